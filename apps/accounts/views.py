@@ -1,0 +1,93 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_POST
+
+from apps.accounts import forms, services
+from apps.notifications import selectors as mail
+
+
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("accounts:welcome")
+    form = forms.SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.user_register(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            base_url=request.build_absolute_uri("/"),
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("accounts:welcome")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def welcome(request):
+    """Right after sign-up: the welcome email's delivery, live."""
+    email = mail.welcome_email_for(request.user)
+    return render(request, "accounts/welcome.html", {"email": email})
+
+
+@login_required
+def account(request):
+    return render(request, "accounts/account.html")
+
+
+@login_required
+@require_POST
+def resend_verification(request):
+    if request.user.is_verified:
+        messages.info(request, "Your address is already verified.")
+    else:
+        services.user_send_verification(
+            user=request.user, base_url=request.build_absolute_uri("/")
+        )
+        messages.success(
+            request, "A new verification link is on its way: watch your mailbox."
+        )
+    return redirect("accounts:account")
+
+
+def verify_email(request, token):
+    try:
+        user = services.user_verify_email(token=token)
+    except services.VerificationLinkInvalid:
+        return render(request, "accounts/verify_failed.html", status=400)
+    return render(request, "accounts/verified.html", {"verified_user": user})
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:account")
+
+    def form_valid(self, form):
+        messages.success(self.request, "Your password has been changed.")
+        return super().form_valid(form)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = forms.PasswordResetForm
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:login")
+
+    def form_valid(self, form):
+        messages.success(self.request, "Your password has been reset. Log in with it.")
+        return super().form_valid(form)

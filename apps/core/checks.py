@@ -1,0 +1,96 @@
+"""
+System checks that keep the Celery configuration safe to run.
+
+Redis hands an unacknowledged message to another worker once the visibility
+timeout passes. With acks_late, a task still running then, or a retry waiting
+longer than that, would run twice. So every hard time limit and every retry
+delay must stay below the timeout; `manage.py check` and the worker and beat
+start-up (config/celery.py) refuse anything else.
+"""
+
+from celery import Celery
+from django.conf import settings
+from django.core import checks
+from django.utils.module_loading import autodiscover_modules
+
+from apps.core import selectors
+
+
+def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
+    # A worker imports every tasks.py at start-up; a management command has not
+    # yet. (Not app.loader.import_default_modules: under a worker it runs these
+    # checks itself.)
+    autodiscover_modules("tasks")
+    conf = app.conf
+    timeout = conf.broker_transport_options.get("visibility_timeout", 3600)
+    errors = []
+
+    def error(msg, id):
+        errors.append(checks.Error(msg, id=id, obj="config.celery"))
+
+    for name, task in sorted(app.tasks.items()):
+        if name.startswith("celery."):
+            continue  # Celery's own tasks run on the global limits checked below.
+        hard = task.time_limit or conf.task_time_limit
+        soft = task.soft_time_limit or conf.task_soft_time_limit
+        if not hard or not soft:
+            error(f"Task {name} has no soft and hard time limit.", "core.E001")
+            continue
+        if soft >= hard:
+            error(
+                f"Task {name}: soft limit {soft}s is not below hard {hard}s.",
+                "core.E002",
+            )
+        if hard >= timeout:
+            error(
+                f"Task {name}: hard limit {hard}s is not below the broker's "
+                f"visibility timeout {timeout}s.",
+                "core.E003",
+            )
+        autoretries = getattr(task, "autoretry_for", ())
+        backoff_cap = getattr(task, "retry_backoff_max", 600) if autoretries else 0
+        if max(backoff_cap, task.default_retry_delay or 0) >= timeout:
+            error(
+                f"Task {name}: retry delay may reach {backoff_cap}s, not below the "
+                f"visibility timeout {timeout}s.",
+                "core.E004",
+            )
+    for model in selectors.job_models():
+        if model.task_name not in app.tasks:
+            error(
+                f"{model.__name__}.task_name {model.task_name} is no task.", "core.E005"
+            )
+        if model.retry_backoff_max >= timeout:
+            error(
+                f"{model.__name__}: retry delay may reach {model.retry_backoff_max}s, "
+                f"not below the visibility timeout {timeout}s.",
+                "core.E004",
+            )
+    if not conf.task_time_limit or conf.task_time_limit >= timeout:
+        error(
+            "CELERY_TASK_TIME_LIMIT must be set and below the visibility timeout.",
+            "core.E003",
+        )
+    return errors
+
+
+@checks.register("celery")
+def check_celery_limits(app_configs, **kwargs):
+    from config.celery import app
+
+    return celery_limit_errors(app)
+
+
+@checks.register("celery")
+def check_eager_mode(app_configs, **kwargs):
+    # Eager mode runs tasks inside the web request: fine for tests, never for a
+    # deployment, where it would hide every broker and worker fault.
+    if settings.CELERY_TASK_ALWAYS_EAGER and not settings.DEBUG:
+        return [
+            checks.Warning(
+                "CELERY_TASK_ALWAYS_EAGER is on outside DEBUG: tasks run in the "
+                "web process.",
+                id="core.W001",
+            )
+        ]
+    return []

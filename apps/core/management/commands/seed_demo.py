@@ -1,0 +1,19 @@
+from django.core.management.base import BaseCommand
+
+from apps.accounts import services as accounts
+
+DEMO_USERS = [
+    # (email, password, is_staff)
+    ("demo@example.com", "demo-password", False),
+    ("admin@example.com", "admin-password", True),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users and data. Safe to run twice."
+
+    def handle(self, *args, **options):
+        for email, password, is_staff in DEMO_USERS:
+            accounts.user_seed_demo(email=email, password=password, is_staff=is_staff)
+            role = "staff" if is_staff else "user"
+            self.stdout.write(f"Demo {role}: {email} / {password}")

@@ -1,0 +1,185 @@
+"""
+State changes of every Job (apps.core.models.Job). Each app's services call
+these instead of writing job fields themselves.
+"""
+
+import logging
+import random
+from datetime import timedelta
+from uuid import uuid4
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from apps.core import selectors
+from apps.core.models import Job
+
+logger = logging.getLogger(__name__)
+
+WAITING_FOR_BROKER = "Waiting for the job queue; it will start automatically."
+
+
+def job_enqueue(job: Job) -> None:
+    """Give the job a fresh task id and publish its task once the transaction commits.
+
+    Publishing after commit means the worker never looks for a row that is not
+    there yet, and a rolled-back request publishes nothing.
+    """
+    job.task_id = str(uuid4())
+    job.enqueued_at = timezone.now()
+    job.save(update_fields=["task_id", "enqueued_at"])
+    model, job_id, task_id = type(job), job.pk, job.task_id
+    transaction.on_commit(lambda: _publish(model, job_id, task_id))
+
+
+def _publish(model: type[Job], job_id: int, task_id: str) -> None:
+    task = current_app.tasks[model.task_name]
+    try:
+        task.apply_async(args=[job_id], task_id=task_id)
+    except (BrokerUnavailable, OSError):
+        # The request must still succeed: the row stays queued and the sweeper
+        # publishes it again once the broker is back.
+        logger.warning("Broker unavailable: %s %s stays queued", model.__name__, job_id)
+        model.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+            stage=WAITING_FOR_BROKER
+        )
+
+
+def job_start(job: Job) -> bool:
+    """Claim the job for this attempt; False if it is not ours to run.
+
+    A job is claimable when queued or waiting to retry, or when a previous
+    attempt has been running longer than its task may live (its worker died).
+    The claim is one conditional UPDATE, so two deliveries of one message
+    cannot both win it.
+    """
+    now = timezone.now()
+    model = type(job)
+    dead_before = now - selectors.job_running_lease(model)
+    claimed = (
+        model.objects.filter(pk=job.pk)
+        .filter(
+            Q(status__in=[Job.Status.QUEUED, Job.Status.RETRYING])
+            | Q(status=Job.Status.RUNNING, started_at__lt=dead_before)
+        )
+        .update(
+            status=Job.Status.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            next_retry_at=None,
+            stage="Started",
+        )
+    )
+    if not claimed:
+        return False
+    job.refresh_from_db()
+    if job.attempts > job.max_attempts:
+        # Each earlier attempt died with its worker; stop before it loops forever.
+        job_fail(job, f"Stopped after {job.max_attempts} attempts.")
+        return False
+    return True
+
+
+def job_progress(job: Job, *, progress: int, stage: str) -> None:
+    job.progress = max(0, min(100, progress))
+    job.stage = stage[:200]
+    job.save(update_fields=["progress", "stage"])
+
+
+def job_succeed(job: Job, *, stage: str = "Done", **fields) -> None:
+    """Mark the job done, saving any of its own fields passed along."""
+    for name, value in fields.items():
+        setattr(job, name, value)
+    job.status = Job.Status.SUCCEEDED
+    job.progress = 100
+    job.stage = stage
+    job.error_message = ""
+    job.finished_at = timezone.now()
+    job.save(
+        update_fields=[
+            "status",
+            "progress",
+            "stage",
+            "error_message",
+            "finished_at",
+            *fields,
+        ]
+    )
+
+
+def job_fail(job: Job, message: str) -> None:
+    """End the job for good, with a message the user can act on."""
+    job.status = Job.Status.FAILED
+    job.error_message = message[:500]
+    job.stage = "Failed"
+    job.next_retry_at = None
+    job.finished_at = timezone.now()
+    job.save(
+        update_fields=[
+            "status",
+            "error_message",
+            "stage",
+            "next_retry_at",
+            "finished_at",
+        ]
+    )
+
+
+def job_retry_or_fail(job: Job, message: str) -> int | None:
+    """Record a transient failure; return seconds until the next attempt.
+
+    Returns None, with the job failed, when this was the last attempt allowed.
+    """
+    if job.attempts >= job.max_attempts:
+        job_fail(job, f"{message} Gave up after {job.attempts} attempts.")
+        return None
+    delay = retry_delay(job.attempts, base=job.retry_backoff, cap=job.retry_backoff_max)
+    job.status = Job.Status.RETRYING
+    job.error_message = message[:500]
+    job.next_retry_at = timezone.now() + timedelta(seconds=delay)
+    job.stage = f"Attempt {job.attempts} of {job.max_attempts} failed"
+    job.save(update_fields=["status", "error_message", "next_retry_at", "stage"])
+    return delay
+
+
+def retry_delay(attempt: int, *, base: int, cap: int) -> int:
+    """Exponential backoff with jitter: base, 2*base, 4*base... capped, then jittered.
+
+    The jitter keeps the retries of many jobs that failed together (a gateway
+    outage) from arriving together; it never drops below half the step.
+    """
+    step = min(cap, base * 2 ** max(0, attempt - 1))
+    return max(1, round(random.uniform(step / 2, step)))  # noqa: S311 (not crypto)
+
+
+def jobs_sweep() -> int:
+    """Publish again every job stuck past its lease; return how many.
+
+    Catches what enqueue-after-commit cannot: a broker that was down at publish
+    time, a message lost with a Redis restart, a worker killed mid-task.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=settings.JOB_QUEUED_LEASE)
+    swept = 0
+    for model in selectors.job_models():
+        stuck = model.objects.filter(
+            Q(status=Job.Status.QUEUED, enqueued_at__lt=now - lease)
+            | Q(status=Job.Status.QUEUED, enqueued_at__isnull=True)
+            | Q(status=Job.Status.RETRYING, next_retry_at__lt=now - lease)
+            | Q(
+                status=Job.Status.RUNNING,
+                started_at__lt=now - selectors.job_running_lease(model),
+            )
+        )
+        for job in stuck.order_by("pk")[:500]:
+            logger.info(
+                "Sweeper re-enqueues %s %s (%s)", model.__name__, job.pk, job.status
+            )
+            with transaction.atomic():
+                job_enqueue(job)
+            swept += 1
+    return swept

@@ -1,0 +1,34 @@
+from django.db import models
+
+from apps.core.models import Job
+
+
+class OutgoingEmail(Job):
+    """One email to one user: rendered when queued, sent and recorded by a worker.
+
+    The owner is the recipient; the row is also what /mailbox/ shows.
+    """
+
+    task_name = "apps.notifications.tasks.email_send"
+    # SMTP outages are usually short; give up after about five minutes.
+    max_attempts = 5
+    retry_backoff = 10
+    retry_backoff_max = 120
+
+    template = models.CharField(max_length=100)
+    to_address = models.EmailField()
+    from_address = models.CharField(max_length=254)
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    # One email per key: a second request with the same key gets the first row,
+    # which is how "one welcome email per user" holds under parallel delivery.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Job.Meta):
+        verbose_name = "outgoing email"
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.subject} → {self.to_address}"

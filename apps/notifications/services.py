@@ -1,0 +1,83 @@
+import logging
+import smtplib
+from uuid import uuid4
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from apps.core import services as jobs
+from apps.core.exceptions import RetryLater
+from apps.notifications.models import OutgoingEmail
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def email_queue(
+    *, owner, template: str, context: dict, idempotency_key: str = ""
+) -> OutgoingEmail:
+    """Render `templates/emails/<template>.*` for `owner` and send it from a worker.
+
+    With an idempotency key, queueing the same email again returns the first
+    row instead of sending twice.
+    """
+    context = {**context, "user": owner, "site_name": "Jobs Demo"}
+    email, created = OutgoingEmail.objects.get_or_create(
+        idempotency_key=idempotency_key or f"{template}:{uuid4()}",
+        defaults={
+            "owner": owner,
+            "template": template,
+            "to_address": owner.email,
+            "from_address": settings.DEFAULT_FROM_EMAIL,
+            # A header line cannot hold a newline.
+            "subject": " ".join(
+                render_to_string(f"emails/{template}_subject.txt", context).split()
+            ),
+            "body_text": render_to_string(f"emails/{template}.txt", context),
+            "body_html": render_to_string(f"emails/{template}.html", context),
+        },
+    )
+    if created:
+        jobs.job_enqueue(email)
+    return email
+
+
+def email_deliver(*, email: OutgoingEmail) -> None:
+    """Send the email through EMAIL_BACKEND and mark it sent; run by the worker.
+
+    Safe to call again: a sent email, or one another worker is sending, is left
+    alone. Raises RetryLater after recording a transient SMTP failure.
+    """
+    if email.is_final or not jobs.job_start(email):
+        return
+    message = EmailMultiAlternatives(
+        subject=email.subject,
+        body=email.body_text,
+        from_email=email.from_address,
+        to=[email.to_address],
+        headers={"X-Idempotency-Key": email.idempotency_key},
+    )
+    if email.body_html:
+        message.attach_alternative(email.body_html, "text/html")
+    try:
+        message.send()
+    except SoftTimeLimitExceeded:
+        delay = jobs.job_retry_or_fail(
+            email, "The mail server took too long to answer."
+        )
+    except smtplib.SMTPRecipientsRefused:
+        jobs.job_fail(email, f"The mail server refused the address {email.to_address}.")
+        return
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.warning("Email %s not sent: %s", email.pk, exc)
+        delay = jobs.job_retry_or_fail(email, "The mail server is unreachable.")
+    else:
+        jobs.job_succeed(email, stage="Delivered", sent_at=timezone.now())
+        logger.info("Email %s sent to %s", email.pk, email.to_address)
+        return
+    if delay is not None:
+        raise RetryLater(delay)

@@ -1,0 +1,31 @@
+"""
+The Celery app. Its configuration is the `# Celery` block of config/settings.py
+(every CELERY_* setting), and it finds each app's tasks.py by itself.
+"""
+
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("config")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def refuse_unsafe_limits(**kwargs):
+    """Stop a worker or beat from starting with limits the broker cannot honour.
+
+    A task that runs, or waits for a retry, longer than the broker's visibility
+    timeout is handed to a second worker while the first still holds it.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.core.checks import celery_limit_errors
+
+    errors = celery_limit_errors(app)
+    if errors:
+        raise ImproperlyConfigured("; ".join(error.msg for error in errors))
