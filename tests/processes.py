@@ -1,0 +1,146 @@
+"""
+Real processes for the tests that need them: a private redis-server on a free
+port and `celery -A config worker` against the test database.
+
+Both are found on PATH. Without them the tests skip, except in CI (CI=true),
+where a missing program fails the run: CI must prove the real thing.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def require_program(name: str) -> str:
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (apt-get install {name})"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, *, timeout: float, interval: float = 0.05, message=""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(message or f"condition not met within {timeout}s")
+
+
+class RedisServer:
+    """A throwaway redis-server: no persistence, its own port, stopped by pid."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self):
+        binary = require_program("redis-server")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self._answers, timeout=10, message="redis-server did not start")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for another process to reach the test database."""
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
+    user = settings_dict.get("USER") or ""
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+class CeleryWorker:
+    """`celery -A config worker` in its own process, as `make run` starts it."""
+
+    def __init__(self, *, broker_url: str, database_url: str, env: dict | None = None,
+                 concurrency: int = 2):
+        self.log = tempfile.NamedTemporaryFile(
+            prefix="celery-worker-", suffix=".log", delete=False
+        )
+        self.env = {
+            **os.environ,
+            "REDIS_URL": broker_url,
+            "DATABASE_URL": database_url,
+            "DEBUG": "False",
+            "CELERY_TASK_ALWAYS_EAGER": "False",
+            **(env or {}),
+        }
+        self.concurrency = concurrency
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker",
+             "--loglevel=INFO", "--queues=quick,heavy,critical",
+             f"--concurrency={self.concurrency}", "--without-mingle",
+             "--without-gossip", f"--hostname=test-{os.getpid()}@%h"],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(self._ready, timeout=30, interval=0.1,
+                   message=f"celery worker did not start:\n{self.output()}")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"celery worker exited:\n{self.output()}")
+        return " ready." in self.output()
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        os.killpg(self.process.pid, sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.wait(timeout=10)
