@@ -22,10 +22,12 @@ def refuse_unsafe_limits(**kwargs):
     A task that runs, or waits for a retry, longer than the broker's visibility
     timeout is handed to a second worker while the first still holds it.
     """
-    from django.core.exceptions import ImproperlyConfigured
-
     from apps.core.checks import celery_limit_errors
 
     errors = celery_limit_errors(app)
     if errors:
-        raise ImproperlyConfigured("; ".join(error.msg for error in errors))
+        # SystemExit, not an exception: Celery logs and ignores exceptions
+        # raised by signal handlers, and the worker would start anyway.
+        raise SystemExit(
+            "Refusing to start: " + "; ".join(error.msg for error in errors)
+        )

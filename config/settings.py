@@ -4,6 +4,7 @@ every variable read here is documented in `.env.example`. Defaults suit `make ru
 on a laptop; production sets DEBUG=False and the rest through the environment.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -90,8 +91,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    # A file, not memory, so that a real worker process sees the test data.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # Tests use a file, not memory, so that a real worker process sees their
+    # data; one file per test run, so that two runs never share one.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

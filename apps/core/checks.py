@@ -56,7 +56,7 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
                 "core.E004",
             )
     for model in selectors.job_models():
-        if model.task_name not in app.tasks:
+        if model.task_name not in app.tasks:  # Also catches a mistyped path.
             error(
                 f"{model.__name__}.task_name {model.task_name} is no task.", "core.E005"
             )

@@ -1,7 +1,8 @@
 from datetime import timedelta
 
-from celery import current_app
+from celery import Task, current_app
 from django.apps import apps
+from django.utils.module_loading import import_string
 
 from apps.core.models import Job
 
@@ -19,7 +20,16 @@ def job_models() -> list[type[Job]]:
     ]
 
 
+def job_task(model: type[Job]) -> Task:
+    """The task that runs `model`'s jobs.
+
+    Imported by its dotted path rather than looked up in Celery's registry: a
+    web process has not imported every tasks.py, a worker has.
+    """
+    return import_string(model.task_name)
+
+
 def job_running_lease(model: type[Job]) -> timedelta:
-    task = current_app.tasks[model.task_name]
+    task = job_task(model)
     hard_limit = task.time_limit or current_app.conf.task_time_limit
     return timedelta(seconds=hard_limit + RUNNING_LEASE_MARGIN)

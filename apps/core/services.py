@@ -8,7 +8,6 @@ import random
 from datetime import timedelta
 from uuid import uuid4
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -37,7 +36,7 @@ def job_enqueue(job: Job) -> None:
 
 
 def _publish(model: type[Job], job_id: int, task_id: str) -> None:
-    task = current_app.tasks[model.task_name]
+    task = selectors.job_task(model)
     try:
         task.apply_async(args=[job_id], task_id=task_id)
     except (BrokerUnavailable, OSError):

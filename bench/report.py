@@ -1,0 +1,48 @@
+"""
+The benchmark's output: a table on stdout and var/bench.json, a list of
+objects with exactly name, ours, baseline, unit and ratio (the contract in
+ARCHITECTURE.md). The ratio is how many times better ours is: above 1 is
+better, whichever way the unit points.
+"""
+
+import json
+from pathlib import Path
+
+# How many decimals each unit deserves: finer would only show noise.
+DECIMALS = {"us": 1, "ms": 2, "tasks/s": 0}
+
+
+def row(name: str, ours: float, baseline: float, unit: str, *, lower_is_better):
+    ratio = baseline / ours if lower_is_better else ours / baseline
+    places = DECIMALS[unit]
+    return {
+        "name": name,
+        "ours": round(float(ours), places),
+        "baseline": round(float(baseline), places),
+        "unit": unit,
+        "ratio": round(ratio, 2),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    header = ("name", "ours", "baseline", "unit", "ratio")
+    lines = [header] + [
+        (r["name"], f"{r['ours']:g}", f"{r['baseline']:g}", r["unit"], f"{r['ratio']}")
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = []
+    for i, line in enumerate(lines):
+        cells = [
+            cell.ljust(width) if col in (0, 3) else cell.rjust(width)
+            for col, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        text.append(" | ".join(cells))
+        if i == 0:
+            text.append("-+-".join("-" * width for width in widths))
+    return "\n".join(text)
+
+
+def write_json(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(rows, indent=2) + "\n")

@@ -1,0 +1,140 @@
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from apps.accounts import tokens
+from apps.accounts.models import User
+from apps.notifications.models import OutgoingEmail
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def signup(client, email, password1, password2=None):
+    return client.post(
+        reverse("accounts:signup"),
+        {"email": email, "password1": password1, "password2": password2 or password1},
+    )
+
+
+def test_signup_logs_in_and_shows_the_welcome_email_live(
+    client, password, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signup(client, "new@example.com", password)
+    assert response["Location"] == reverse("accounts:welcome")
+    page = client.get(response["Location"]).content.decode()
+    welcome = OutgoingEmail.objects.get(to_address="new@example.com")
+    assert 'data-status="succeeded"' in page
+    assert reverse("notifications:email_detail", args=[welcome.pk]) in page
+
+
+def test_signup_errors_stand_next_to_their_fields(client, password):
+    UserFactory(email="taken@example.com")
+    page = signup(client, "TAKEN@example.com", password).content.decode()
+    assert 'id="id_email_error"' in page
+    assert "An account with this address already exists" in page
+
+    page = signup(client, "x@example.com", password, password + "x").content.decode()
+    assert 'id="id_password2_error"' in page
+    assert "The two passwords differ." in page
+
+    page = signup(client, "y@example.com", "123").content.decode()
+    assert 'id="id_password1_error"' in page
+    assert "too short" in page
+    assert User.objects.count() == 1
+
+
+def test_login_with_the_address_in_any_case(client, user, password):
+    response = client.post(
+        reverse("accounts:login"), {"username": user.email.upper(), "password": password}
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("accounts:account")).status_code == 200
+
+
+def test_logout_is_a_post(client, user):
+    client.force_login(user)
+    assert client.get(reverse("accounts:logout")).status_code == 405
+    client.post(reverse("accounts:logout"))
+    assert client.get(reverse("accounts:account")).status_code == 302
+
+
+def test_verify_link_page_says_the_address_is_verified(client, user):
+    url = reverse("accounts:verify_email", args=[tokens.make_verification_token(user)])
+    response = client.get(url)
+    assert response.status_code == 200
+    assert f"{user.email} is verified" in response.content.decode()
+    user.refresh_from_db()
+    assert user.is_verified
+
+
+def test_broken_verify_link_explains_itself(client):
+    response = client.get(reverse("accounts:verify_email", args=["nonsense"]))
+    assert response.status_code == 400
+    assert "This verification link does not work" in response.content.decode()
+
+
+def test_password_change(client, user, password):
+    client.force_login(user)
+    response = client.post(
+        reverse("accounts:password_change"),
+        {
+            "old_password": password,
+            "new_password1": "An0ther-long-secret",
+            "new_password2": "An0ther-long-secret",
+        },
+    )
+    assert response["Location"] == reverse("accounts:account")
+    user.refresh_from_db()
+    assert user.check_password("An0ther-long-secret")
+
+
+def test_password_reset_email_goes_through_the_worker_and_its_link_works(
+    client, user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("accounts:password_reset"), {"email": user.email})
+    assert response["Location"] == reverse("accounts:password_reset_done")
+    reset = OutgoingEmail.objects.get(owner=user, template="password_reset")
+    assert reset.status == "succeeded"
+    assert len(mail.outbox) == 1
+
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", reset.body_text)
+    page = client.get(link.group(1), follow=True)
+    assert b"Choose a new password" in page.content
+    response = client.post(
+        page.redirect_chain[-1][0],
+        {"new_password1": "Br4nd-new-secret", "new_password2": "Br4nd-new-secret"},
+    )
+    assert response["Location"] == reverse("accounts:login")
+    user.refresh_from_db()
+    assert user.check_password("Br4nd-new-secret")
+
+
+def test_password_reset_for_an_unknown_address_sends_nothing_and_says_the_same(client):
+    response = client.post(
+        reverse("accounts:password_reset"), {"email": "nobody@example.com"}
+    )
+    assert response["Location"] == reverse("accounts:password_reset_done")
+    assert not OutgoingEmail.objects.exists()
+
+
+def test_resend_verification_from_the_account_page(client, user):
+    client.force_login(user)
+    response = client.post(reverse("accounts:resend_verification"), follow=True)
+    assert b"A new verification link is on its way" in response.content
+    assert OutgoingEmail.objects.filter(owner=user, template="verify_email").exists()
+
+
+def test_post_without_csrf_token_is_refused(password):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        reverse("accounts:signup"),
+        {"email": "csrf@example.com", "password1": password, "password2": password},
+    )
+    assert response.status_code == 403
+    assert not User.objects.exists()

@@ -1,0 +1,123 @@
+"""The Celery configuration of ARCHITECTURE.md, and the check that guards it."""
+
+import subprocess
+import sys
+
+import pytest
+from celery import Celery
+from django.conf import settings
+from django.core.management import call_command
+
+from apps.core.checks import celery_limit_errors
+from config.celery import app
+from tests.processes import BASE_DIR
+
+
+def test_messages_are_json_only():
+    assert app.conf.accept_content == ["json"]
+    assert app.conf.task_serializer == "json"
+    assert app.conf.result_serializer == "json"
+
+
+def test_tasks_are_acknowledged_late_one_at_a_time():
+    assert app.conf.task_acks_late is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.task_reject_on_worker_lost is True
+
+
+def test_results_go_to_the_database_and_beat_uses_the_database_scheduler():
+    assert app.conf.result_backend == "django-db"
+    assert app.conf.result_extended is True
+    assert app.conf.beat_scheduler == (
+        "django_celery_beat.schedulers:DatabaseScheduler"
+    )
+    assert "celery.backend_cleanup" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+
+
+@pytest.mark.parametrize(
+    ("task_name", "queue"),
+    [
+        ("apps.notifications.tasks.email_send", "quick"),
+        ("apps.core.tasks.jobs_sweep", "quick"),
+        ("apps.orders.tasks.payment_process", "critical"),
+        ("apps.orders.tasks.orders_import", "heavy"),
+        ("apps.reports.tasks.report_generate", "heavy"),
+        ("apps.uploads.tasks.image_thumbnails", "heavy"),
+    ],
+)
+def test_tasks_are_routed_to_their_queue(task_name, queue):
+    route = app.amqp.router.route({}, task_name)
+    assert route["queue"].name == queue
+    assert queue in settings.CELERY_WORKER_QUEUES.split(",")
+
+
+def test_every_beat_entry_names_a_registered_task():
+    call_command("check")  # Imports every tasks.py, as a worker does.
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks
+
+
+def test_project_tasks_respect_the_visibility_timeout():
+    assert celery_limit_errors(app) == []
+
+
+def noop():
+    pass
+
+
+def make_app(visibility_timeout=100):
+    test_app = Celery("limits-test", set_as_current=False)
+    test_app.conf.update(
+        broker_transport_options={"visibility_timeout": visibility_timeout},
+        task_time_limit=50,
+        task_soft_time_limit=40,
+    )
+    return test_app
+
+
+def error_ids(test_app):
+    return [error.id for error in celery_limit_errors(test_app)]
+
+
+def test_hard_limit_above_the_visibility_timeout_is_an_error():
+    test_app = make_app()
+    test_app.task(name="slow", time_limit=200, soft_time_limit=150)(noop)
+    assert "core.E003" in error_ids(test_app)
+
+
+def test_soft_limit_not_below_the_hard_limit_is_an_error():
+    test_app = make_app()
+    test_app.task(name="odd", time_limit=30, soft_time_limit=30)(noop)
+    assert "core.E002" in error_ids(test_app)
+
+
+def test_task_without_limits_is_an_error():
+    test_app = make_app()
+    test_app.conf.task_time_limit = None
+    test_app.task(name="unbounded")(noop)
+    assert "core.E001" in error_ids(test_app)
+
+
+def test_retry_backoff_reaching_the_visibility_timeout_is_an_error():
+    test_app = make_app()
+    test_app.task(
+        name="flaky", autoretry_for=(OSError,), retry_backoff=True, retry_backoff_max=500
+    )(noop)
+    assert "core.E004" in error_ids(test_app)
+
+
+def test_worker_refuses_to_start_with_a_visibility_timeout_below_a_hard_limit():
+    # The email task has a 45 s hard limit: a 30 s visibility timeout would let
+    # Redis hand a running email to a second worker.
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=ERROR"],
+        cwd=BASE_DIR,
+        env={"PATH": "/usr/bin:/bin", "CELERY_BROKER_VISIBILITY_TIMEOUT": "30"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "not below the broker's visibility timeout 30s" in result.stderr

@@ -1,0 +1,69 @@
+"""Redis is down when the web publishes: the page answers, the job waits."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core import services as jobs
+from apps.notifications.models import OutgoingEmail
+from config.celery import app as celery_app
+from tests.processes import free_port
+
+
+@pytest.fixture
+def broker_down():
+    conf = celery_app.conf
+    saved = conf.broker_url, conf.task_always_eager
+    # A port nothing listens on: every publish fails with a connection error.
+    conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    conf.task_always_eager = False
+    celery_app.close()
+    celery_app.amqp._producer_pool = None
+    yield
+    celery_app.close()
+    celery_app.amqp._producer_pool = None
+    conf.broker_url, conf.task_always_eager = saved
+
+
+@pytest.mark.django_db
+def test_signup_with_broker_down_answers_and_keeps_email_queued(
+    client, password, broker_down, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("accounts:signup"),
+            {"email": "down@example.com", "password1": password, "password2": password},
+        )
+    assert response.status_code == 302
+    email = OutgoingEmail.objects.get(to_address="down@example.com")
+    assert email.status == "queued"
+    assert email.stage == jobs.WAITING_FOR_BROKER
+
+    page = client.get(reverse("accounts:welcome"))
+    assert jobs.WAITING_FOR_BROKER in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_sweeper_sends_the_queued_email_once_the_broker_is_back(
+    user, django_capture_on_commit_callbacks
+):
+    email = OutgoingEmail.objects.create(
+        owner=user,
+        template="welcome",
+        to_address=user.email,
+        from_address="a@example.com",
+        subject="Hi",
+        body_text="Hi",
+        idempotency_key="k",
+        stage=jobs.WAITING_FOR_BROKER,
+        enqueued_at=timezone.now() - timedelta(minutes=5),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.jobs_sweep() == 1
+        assert jobs.jobs_sweep() == 0  # Nothing stuck any more.
+    email.refresh_from_db()
+    assert email.status == "succeeded"
+    assert len(mail.outbox) == 1

@@ -1,0 +1,119 @@
+"""
+Browser tests: Chromium, driven by Playwright, uses the app served by
+`live_server`, with a real redis-server and `celery worker` behind it.
+
+Chromium is Debian's (Playwright cannot download its own here). Without it the
+tests skip, except in CI, where a missing browser fails the run.
+"""
+
+import os
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.processes import require_program
+
+# Playwright's sync API keeps an asyncio event loop in the main thread, and Django
+# refuses ORM calls from a thread with a running loop (SynchronousOnlyOperation).
+# The ORM calls made here (factories, fixtures' teardown) are ordinary blocking
+# test code, not coroutines, so the guard has nothing to protect. It is set for the
+# whole process because the session's browser outlives these tests: every test
+# collected after them runs beside the same loop.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+SCREENSHOTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 800}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session; each test gets a new context."""
+    executable = require_program("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def app_server(live_server, celery_worker, settings):
+    """The app as `make run` serves it: web, Redis broker and a worker process."""
+    # `make run` runs with DEBUG on, and so do these tests: in DEBUG the mailbox
+    # shows every email, which is how a logged-out user reads the password-reset
+    # email in the demo.
+    settings.DEBUG = True
+    return live_server
+
+
+@pytest.fixture
+def page(browser, app_server):
+    """A fresh browser context and tab, at the screenshots' viewport.
+
+    The test fails if the server answers 5xx or the page throws, even when the
+    screen happens to look right.
+    """
+    context = browser.new_context(viewport=VIEWPORT, base_url=app_server.url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    server_errors, page_errors = [], []
+    page.on(
+        "response",
+        lambda r: server_errors.append(f"{r.status} {r.request.method} {r.url}")
+        if r.status >= 500
+        else None,
+    )
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    yield page
+    context.close()
+    assert not server_errors, f"the server failed: {server_errors}"
+    assert not page_errors, f"the page threw: {page_errors}"
+
+
+@pytest.fixture
+def screenshot(page):
+    """Save the whole page as docs/screenshots/<name>.png, for the README."""
+
+    def take(name: str) -> None:
+        SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        page.screenshot(
+            path=SCREENSHOTS_DIR / f"{name}.png",
+            full_page=True,
+            animations="disabled",
+            caret="hide",
+        )
+
+    return take
+
+
+@pytest.fixture
+def worker_paused(celery_worker):
+    """Hold the worker still (SIGSTOP) inside a `with` block.
+
+    A worker on an idle machine sends an email before the next page has even
+    loaded; holding it lets a test see the job queued first, then watch the page
+    update itself when the worker resumes.
+    """
+
+    @contextmanager
+    def paused():
+        # The worker runs in its own session: its process group is its pid.
+        os.killpg(celery_worker.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(celery_worker.process.pid, signal.SIGCONT)
+
+    return paused

@@ -1,0 +1,211 @@
+"""Accounts in a real browser: sign-up, the welcome email, login, passwords."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from apps.accounts.models import User
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.e2e]
+
+# Steps that wait for the worker; the rest keep expect()'s default 5 s.
+WORKER_TIMEOUT = 15_000
+NEW_PASSWORD = "Brand-new-passw0rd-42"
+
+
+def nav(page: Page):
+    return page.get_by_role("navigation", name="Main")
+
+
+def field(page: Page, label: str):
+    """The `.field` block around the input labelled `label`: input, errors, help."""
+    return page.locator(".field").filter(has=page.get_by_label(label, exact=True))
+
+
+def log_in(page: Page, email: str, password: str) -> None:
+    nav(page).get_by_role("link", name="Log in").click()
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(nav(page).get_by_role("link", name=email)).to_be_visible()
+
+
+def log_out(page: Page) -> None:
+    nav(page).get_by_role("button", name="Log out").click()
+    expect(nav(page).get_by_role("link", name="Log in")).to_be_visible()
+
+
+def test_sign_up_sends_a_welcome_email_whose_link_verifies_the_address(
+    page: Page, live_server, password, worker_paused, screenshot
+):
+    email = "ada@example.com"
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Background jobs you can watch")).to_be_visible()
+    screenshot("home")
+
+    page.get_by_role("main").get_by_role("link", name="Sign up").click()
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password again").fill(password)
+    # Held, the worker cannot send the email before the welcome page shows it queued.
+    with worker_paused():
+        page.get_by_role("button", name="Sign up").click()
+        expect(page).to_have_url(f"{live_server.url}/accounts/welcome/")
+        expect(page.get_by_role("heading", name=f"Welcome, {email}")).to_be_visible()
+        status = page.locator(".job-status")
+        expect(status).to_have_attribute("data-status", "queued")
+        expect(status).to_contain_text("Waiting for a worker to pick it up.")
+        page.evaluate("window.loadedOnce = true")
+
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=WORKER_TIMEOUT)
+    expect(status.locator(".badge")).to_have_text("Succeeded")
+    expect(page.get_by_role("progressbar")).to_have_count(0)
+    assert page.evaluate("window.loadedOnce") is True, "the page was reloaded"
+    screenshot("welcome")
+
+    status.get_by_role("link", name="Read it in your mailbox").click()
+    expect(page.get_by_role("heading", name="Welcome to Jobs Demo")).to_be_visible()
+    details = page.locator(".email .details")
+    expect(details.locator("dt:text-is('From') + dd")).to_have_text(
+        "Jobs Demo <hello@example.com>"
+    )
+    expect(details.locator("dt:text-is('To') + dd")).to_have_text(email)
+    expect(details.locator("dt:text-is('Date') + dd")).to_have_text(
+        re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d:\d\d UTC$")
+    )
+    expect(details.locator("dt:text-is('Status') + dd .badge")).to_have_text("Sent")
+    html_body = page.frame_locator("iframe.email-html")
+    expect(html_body.get_by_role("heading", name="Welcome aboard!")).to_be_visible()
+    expect(page.locator("pre.email-text")).to_contain_text(
+        "Thank you for signing up. Please confirm your address by opening this link:"
+    )
+    expect(page.locator("pre.email-text")).to_contain_text(
+        f"{live_server.url}/accounts/verify/"
+    )
+    screenshot("email-detail")
+
+    # A real click inside the sandboxed iframe: only a user's click may
+    # navigate the top page.
+    html_body.get_by_role("link", name="Verify my address").click()
+    expect(page.get_by_role("heading", name="Address verified")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text(f"{email} is verified. Thank you!")
+
+    page.get_by_role("link", name="Back to your account").click()
+    verified = page.locator(".details dt:text-is('Verified') + dd")
+    expect(verified.locator(".badge")).to_have_text("Verified")
+    expect(page.get_by_role("button", name="Send a new verification link")).to_have_count(0)
+    screenshot("account-verified")
+
+    nav(page).get_by_role("link", name="Mailbox").click()
+    row = page.get_by_role("row").filter(has_text="Welcome to Jobs Demo")
+    expect(row).to_contain_text(email)
+    expect(row.locator(".badge")).to_have_text("Sent")
+    screenshot("mailbox")
+
+
+def test_password_change_then_log_in_with_the_new_password(page: Page, password):
+    user = UserFactory(email="grace@example.com")
+    page.goto("/")
+    log_in(page, user.email, password)
+    log_out(page)
+    log_in(page, user.email, password)
+
+    nav(page).get_by_role("link", name=user.email).click()
+    page.get_by_role("link", name="Change password").click()
+    page.get_by_label("Old password").fill(password)
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(page.locator(".messages")).to_have_text("Your password has been changed.")
+    # Changing the password keeps this session logged in.
+    expect(nav(page).get_by_role("link", name=user.email)).to_be_visible()
+
+    log_out(page)
+    nav(page).get_by_role("link", name="Log in").click()
+    page.get_by_label("Email address").fill(user.email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Please enter a correct")
+    log_in(page, user.email, NEW_PASSWORD)
+
+
+def test_forgotten_password_is_reset_through_the_emailed_link(
+    page: Page, live_server, worker_paused
+):
+    user = UserFactory(email="alan@example.com")
+    page.goto("/accounts/login/")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill(user.email)
+    with worker_paused():
+        page.get_by_role("button", name="Email me a reset link").click()
+        expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+        # Logged out, yet the demo's mailbox (DEBUG) shows the email.
+        page.get_by_role("link", name="Open the mailbox").click()
+        row = page.get_by_role("row").filter(has_text="Reset your Jobs Demo password")
+        expect(row).to_contain_text(user.email)
+        expect(row.locator(".badge")).to_have_text("Queued")
+
+    # The list refreshes itself every 2 s: no reload needed to see it sent.
+    expect(row.locator(".badge")).to_have_text("Sent", timeout=WORKER_TIMEOUT)
+    row.get_by_role("link", name="Reset your Jobs Demo password").click()
+    expect(page.locator("pre.email-text")).to_contain_text(
+        f"{live_server.url}/accounts/password/reset/"
+    )
+    html_body = page.frame_locator("iframe.email-html")
+    html_body.get_by_role("link", name="Choose a new password").click()
+
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Set password").click()
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/")
+    expect(page.locator(".messages")).to_have_text(
+        "Your password has been reset. Log in with it."
+    )
+    log_in(page, user.email, NEW_PASSWORD)
+
+
+def test_sign_up_errors_are_shown_next_to_their_fields(
+    page: Page, live_server, password, screenshot
+):
+    taken = UserFactory(email="taken@example.com")
+    page.goto("/")
+    nav(page).get_by_role("link", name="Sign up").click()
+
+    page.get_by_label("Email address").fill("new@example.com")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password again").fill(password + "!")
+    with page.expect_response(f"{live_server.url}/accounts/signup/") as response:
+        page.get_by_role("button", name="Sign up").click()
+    assert response.value.status == 200
+    expect(field(page, "Password again").locator(".field-errors")).to_have_text(
+        "The two passwords differ."
+    )
+    expect(page.get_by_label("Password again")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    expect(page.get_by_label("Password again")).to_have_accessible_description(
+        "The two passwords differ."
+    )
+    expect(field(page, "Email address").locator(".field-errors")).to_have_count(0)
+    expect(page.get_by_label("Email address")).to_have_value("new@example.com")
+
+    # The same address in other letters is the same account.
+    page.get_by_label("Email address").fill("Taken@Example.com")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password again").fill(password)
+    with page.expect_response(f"{live_server.url}/accounts/signup/") as response:
+        page.get_by_role("button", name="Sign up").click()
+    assert response.value.status == 200
+    email_error = field(page, "Email address").locator(".field-errors")
+    expect(email_error).to_contain_text("An account with this address already exists.")
+    expect(page.get_by_label("Email address")).to_have_accessible_description(
+        re.compile("An account with this address already exists")
+    )
+    expect(field(page, "Password again").locator(".field-errors")).to_have_count(0)
+    screenshot("signup-errors")
+
+    assert list(User.objects.values_list("email", flat=True)) == [taken.email]
