@@ -1,6 +1,7 @@
 import pytest
 
 from config.celery import app as celery_app
+from tests.brokers import use_broker
 from tests.factories import PASSWORD, UserFactory
 from tests.processes import CeleryWorker, RedisServer, database_url
 
@@ -51,15 +52,8 @@ def redis_server():
 @pytest.fixture
 def broker(redis_server):
     """Publish this process's tasks to the private Redis instead of running them."""
-    conf = celery_app.conf
-    saved = conf.broker_url, conf.task_always_eager
-    conf.broker_url, conf.task_always_eager = redis_server.url, False
-    celery_app.close()  # Forget connections pooled for another broker.
-    celery_app.amqp._producer_pool = None
-    yield redis_server
-    celery_app.close()
-    celery_app.amqp._producer_pool = None
-    conf.broker_url, conf.task_always_eager = saved
+    with use_broker(redis_server.url):
+        yield redis_server
 
 
 @pytest.fixture

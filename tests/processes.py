@@ -58,8 +58,17 @@ class RedisServer:
     def start(self):
         binary = require_program("redis-server")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -95,9 +104,16 @@ def database_url(settings_dict: dict) -> str:
 class CeleryWorker:
     """`celery -A config worker` in its own process, as `make run` starts it."""
 
-    def __init__(self, *, broker_url: str, database_url: str, env: dict | None = None,
-                 concurrency: int = 2):
-        self.log = tempfile.NamedTemporaryFile(
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        database_url: str,
+        env: dict | None = None,
+        concurrency: int = 2,
+    ):
+        # Kept open for the life of the worker, which writes its log into it.
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix="celery-worker-", suffix=".log", delete=False
         )
         self.env = {
@@ -113,18 +129,32 @@ class CeleryWorker:
 
     def start(self):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker",
-             "--loglevel=INFO", "--queues=quick,heavy,critical",
-             f"--concurrency={self.concurrency}", "--without-mingle",
-             "--without-gossip", f"--hostname=test-{os.getpid()}@%h"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                "--queues=quick,heavy,critical",
+                f"--concurrency={self.concurrency}",
+                "--without-mingle",
+                "--without-gossip",
+                f"--hostname=test-{os.getpid()}@%h",
+            ],
             cwd=BASE_DIR,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_until(self._ready, timeout=30, interval=0.1,
-                   message=f"celery worker did not start:\n{self.output()}")
+        wait_until(
+            self._ready,
+            timeout=30,
+            interval=0.1,
+            message=f"celery worker did not start:\n{self.output()}",
+        )
         return self
 
     def _ready(self) -> bool:

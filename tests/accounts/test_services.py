@@ -32,7 +32,9 @@ def test_register_queues_one_welcome_email_after_commit(
 
 
 def test_welcome_email_is_queued_once_per_user(password):
-    user = services.user_register(email="a@example.com", password=password, base_url="/")
+    user = services.user_register(
+        email="a@example.com", password=password, base_url="/"
+    )
     from apps.notifications import services as notifications
 
     again = notifications.email_queue(
@@ -79,12 +81,16 @@ def test_verification_token_signed_with_another_salt_is_refused(user):
 def test_resend_verification_queues_a_new_email_each_time(user):
     services.user_send_verification(user=user, base_url=BASE_URL)
     services.user_send_verification(user=user, base_url=BASE_URL)
-    assert OutgoingEmail.objects.filter(owner=user, template="verify_email").count() == 2
+    assert (
+        OutgoingEmail.objects.filter(owner=user, template="verify_email").count() == 2
+    )
 
 
 def test_seed_demo_is_safe_to_run_twice():
     services.user_seed_demo(email="demo@example.com", password="pw-demo-1")
-    services.user_seed_demo(email="demo@example.com", password="pw-demo-2", is_staff=True)
+    services.user_seed_demo(
+        email="demo@example.com", password="pw-demo-2", is_staff=True
+    )
     demo = User.objects.get(email="demo@example.com")
     assert demo.check_password("pw-demo-2")
     assert demo.is_staff

@@ -50,7 +50,8 @@ def test_signup_errors_stand_next_to_their_fields(client, password):
 
 def test_login_with_the_address_in_any_case(client, user, password):
     response = client.post(
-        reverse("accounts:login"), {"username": user.email.upper(), "password": password}
+        reverse("accounts:login"),
+        {"username": user.email.upper(), "password": password},
     )
     assert response.status_code == 302
     assert client.get(reverse("accounts:account")).status_code == 200
@@ -97,13 +98,17 @@ def test_password_reset_email_goes_through_the_worker_and_its_link_works(
     client, user, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("accounts:password_reset"), {"email": user.email})
+        response = client.post(
+            reverse("accounts:password_reset"), {"email": user.email}
+        )
     assert response["Location"] == reverse("accounts:password_reset_done")
     reset = OutgoingEmail.objects.get(owner=user, template="password_reset")
     assert reset.status == "succeeded"
     assert len(mail.outbox) == 1
 
-    link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", reset.body_text)
+    link = re.search(
+        r"http://testserver(/accounts/password/reset/\S+/)", reset.body_text
+    )
     page = client.get(link.group(1), follow=True)
     assert b"Choose a new password" in page.content
     response = client.post(

@@ -103,7 +103,10 @@ def test_task_without_limits_is_an_error():
 def test_retry_backoff_reaching_the_visibility_timeout_is_an_error():
     test_app = make_app()
     test_app.task(
-        name="flaky", autoretry_for=(OSError,), retry_backoff=True, retry_backoff_max=500
+        name="flaky",
+        autoretry_for=(OSError,),
+        retry_backoff=True,
+        retry_backoff_max=500,
     )(noop)
     assert "core.E004" in error_ids(test_app)
 

@@ -9,23 +9,15 @@ from django.utils import timezone
 
 from apps.core import services as jobs
 from apps.notifications.models import OutgoingEmail
-from config.celery import app as celery_app
+from tests.brokers import use_broker
 from tests.processes import free_port
 
 
 @pytest.fixture
 def broker_down():
-    conf = celery_app.conf
-    saved = conf.broker_url, conf.task_always_eager
     # A port nothing listens on: every publish fails with a connection error.
-    conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    conf.task_always_eager = False
-    celery_app.close()
-    celery_app.amqp._producer_pool = None
-    yield
-    celery_app.close()
-    celery_app.amqp._producer_pool = None
-    conf.broker_url, conf.task_always_eager = saved
+    with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        yield
 
 
 @pytest.mark.django_db

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from apps.notifications import services as mail
 from apps.notifications.models import OutgoingEmail
-from config.celery import app as celery_app
+from tests.brokers import use_broker
 from tests.factories import UserFactory
 from tests.processes import free_port
 
@@ -29,18 +29,16 @@ def test_readyz_reports_database_and_broker(client):
 
 
 def test_readyz_is_503_when_the_broker_is_down(client):
-    saved = celery_app.conf.broker_url
-    celery_app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    try:
+    with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
         response = client.get("/readyz")
-    finally:
-        celery_app.conf.broker_url = saved
     assert response.status_code == 503
     assert response.json()["broker"] == "unavailable"
 
 
 def make_email(owner):
-    return mail.email_queue(owner=owner, template="welcome", context={"verify_url": "u"})
+    return mail.email_queue(
+        owner=owner, template="welcome", context={"verify_url": "u"}
+    )
 
 
 def test_status_fragment_polls_while_the_job_runs(client, user):

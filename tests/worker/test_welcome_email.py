@@ -58,7 +58,9 @@ def test_welcome_task_delivered_many_times_in_parallel_sends_once(
         list(pool.map(lambda _: tasks.email_send.delay(welcome.pk), range(4)))
 
     wait_until(
-        lambda: OutgoingEmail.objects.filter(pk=welcome.pk, status="succeeded").exists(),
+        lambda: OutgoingEmail.objects.filter(
+            pk=welcome.pk, status="succeeded"
+        ).exists(),
         timeout=15,
     )
     # Let every duplicate be consumed before counting.
