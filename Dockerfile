@@ -7,11 +7,13 @@
 FROM python:3.11-slim-bookworm
 
 # Logs reach `docker compose logs` at once; the code directory is read-only for
-# the app user, so writing .pyc files there would only fail.
+# the app user, so writing .pyc files there would only fail. pip installs once,
+# as root, into the image's own Python: no cache, no warnings about it.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
 
 # WeasyPrint (PDF reports) loads Pango, HarfBuzz and Fontconfig at run time
 # through cffi; pip cannot install them. Without a font every glyph in a PDF is

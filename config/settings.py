@@ -173,7 +173,8 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
-X_FRAME_OPTIONS = "SAMEORIGIN"
+# No page is ever framed (the mailbox frames email HTML via srcdoc, which DENY allows).
+X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
     "version": 1,
@@ -204,10 +205,13 @@ else:
     CELERY_BROKER_URL = "filesystem://"
     (BROKER_DIR / "messages").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    (BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "messages"),
         "data_folder_out": str(BROKER_DIR / "messages"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # Broadcast (remote control) messages; kombu's default is ./control.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.05,
         "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
