@@ -12,7 +12,9 @@ from pathlib import Path
 DECIMALS = {"us": 1, "ms": 2, "tasks/s": 0}
 
 
-def row(name: str, ours: float, baseline: float, unit: str, *, lower_is_better):
+def row(name: str, figures: dict[str, float], unit: str, *, lower_is_better):
+    """One line of the results from {"ours": ..., "bare": ...}."""
+    ours, baseline = figures["ours"], figures["bare"]
     ratio = baseline / ours if lower_is_better else ours / baseline
     places = DECIMALS[unit]
     return {
