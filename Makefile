@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-worker test-e2e bench lint format check-deploy clean
+.PHONY: help run test test-fast test-worker test-e2e screenshots bench lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test-worker: $(INSTALLED) ## Only the tests with a real redis-server and celery 
 
 test-e2e: $(INSTALLED) ## Only the browser tests (Chromium)
 	$(BIN)/pytest -m e2e
+
+screenshots: $(INSTALLED) ## Refresh docs/screenshots/ from the browser tests
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m e2e
 
 bench: $(INSTALLED) ## Measure our Celery setup against a bare app; writes var/bench.json
 	$(BIN)/python -m bench

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerUnavailable
+from kombu.exceptions import KombuError
 
 from apps.core import selectors
 from apps.core.models import Job
@@ -39,7 +39,7 @@ def _publish(model: type[Job], job_id: int, task_id: str) -> None:
     task = selectors.job_task(model)
     try:
         task.apply_async(args=[job_id], task_id=task_id)
-    except (BrokerUnavailable, OSError):
+    except (KombuError, OSError):
         # The request must still succeed: the row stays queued and the sweeper
         # publishes it again once the broker is back.
         logger.warning("Broker unavailable: %s %s stays queued", model.__name__, job_id)

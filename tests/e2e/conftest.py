@@ -16,15 +16,14 @@ from playwright.sync_api import sync_playwright
 
 from tests.processes import require_program
 
-# Playwright's sync API keeps an asyncio event loop in the main thread, and Django
-# refuses ORM calls from a thread with a running loop (SynchronousOnlyOperation).
-# The ORM calls made here (factories, fixtures' teardown) are ordinary blocking
-# test code, not coroutines, so the guard has nothing to protect. It is set for the
-# whole process because the session's browser outlives these tests: every test
-# collected after them runs beside the same loop.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-SCREENSHOTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are refreshed with `make screenshots`
+# (UPDATE_SCREENSHOTS=1); other runs write to var/, so they leave git clean.
+BASE_DIR = Path(__file__).resolve().parents[2]
+SCREENSHOTS_DIR = (
+    BASE_DIR / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS")
+    else BASE_DIR / "var" / "screenshots"
+)
 VIEWPORT = {"width": 1280, "height": 800}
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -36,16 +35,29 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """One headless Chromium for the whole session; each test gets a new context."""
+    """One headless Chromium for all the browser tests; each gets a new context.
+
+    Package-scoped rather than session-scoped so that Playwright's event loop
+    stops, and the variable below is unset, once the last browser test is done.
+    """
     executable = require_program("chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+    with pytest.MonkeyPatch.context() as patch:
+        # Playwright's sync API keeps an asyncio event loop running in the main
+        # thread, and Django refuses ORM calls from a thread with a running loop
+        # (SynchronousOnlyOperation). The ORM calls beside it here (factories,
+        # flushing the database between tests) are ordinary blocking test code,
+        # so the guard has nothing to protect. Not set for the whole process: the
+        # variable would leak into every subprocess other tests start, and
+        # `manage.py check --deploy` rightly fails with it (async.E001).
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
 
 
 @pytest.fixture
@@ -69,12 +81,12 @@ def page(browser, app_server):
     context.set_default_timeout(10_000)
     page = context.new_page()
     server_errors, page_errors = [], []
-    page.on(
-        "response",
-        lambda r: server_errors.append(f"{r.status} {r.request.method} {r.url}")
-        if r.status >= 500
-        else None,
-    )
+
+    def record_server_error(response):
+        if response.status >= 500:
+            server_errors.append(f"{response.status} {response.url}")
+
+    page.on("response", record_server_error)
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     yield page
     context.close()
@@ -84,7 +96,7 @@ def page(browser, app_server):
 
 @pytest.fixture
 def screenshot(page):
-    """Save the whole page as docs/screenshots/<name>.png, for the README."""
+    """Save the whole page as <SCREENSHOTS_DIR>/<name>.png."""
 
     def take(name: str) -> None:
         SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
