@@ -166,11 +166,18 @@ class CeleryWorker:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int | None:
+        """Signal the main process, as `docker stop` does; SIGKILL all if it hangs."""
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else None
-        os.killpg(self.process.pid, sig)
+        self.process.send_signal(sig)
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait(timeout=10)
+            return self.kill()
+
+    def kill(self) -> int | None:
+        """SIGKILL the worker and its pool children at once, as an OOM kill would."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait(timeout=10)

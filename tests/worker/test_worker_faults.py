@@ -1,0 +1,74 @@
+"""How a real worker treats forged messages and shutdowns."""
+
+import signal
+
+import pytest
+from django.urls import reverse
+
+from apps.notifications import tasks
+from apps.notifications.models import OutgoingEmail
+from tests.brokers import use_broker
+from tests.processes import CeleryWorker, database_url, wait_until
+from tests.smtp import SMTPServer
+
+pytestmark = [pytest.mark.worker]
+
+
+@pytest.fixture
+def worker_with_smtp(broker, transactional_db):
+    """A worker that delivers by SMTP to a local server answering after 3 s."""
+    from django.db import connection
+
+    with SMTPServer(delay=3) as smtp:
+        worker = CeleryWorker(
+            broker_url=broker.url,
+            database_url=database_url(connection.settings_dict),
+            env={"EMAIL_URL": smtp.url},
+        )
+        worker.smtp = smtp
+        yield worker.start()
+        worker.kill()
+
+
+def sign_up(client, password, email):
+    client.post(
+        reverse("accounts:signup"),
+        {"email": email, "password1": password, "password2": password},
+    )
+    return OutgoingEmail.objects.get(to_address=email)
+
+
+def test_warm_shutdown_finishes_the_running_email_and_exits_0(
+    client, password, worker_with_smtp
+):
+    welcome = sign_up(client, password, "term@example.com")
+    wait_until(
+        lambda: OutgoingEmail.objects.filter(pk=welcome.pk, status="running").exists(),
+        timeout=10,
+        message="the worker did not start the email",
+    )
+    # SIGTERM while the SMTP server is still making the task wait.
+    assert worker_with_smtp.stop(signal.SIGTERM, timeout=30) == 0
+
+    welcome.refresh_from_db()
+    assert welcome.status == "succeeded"
+    assert [m["To"] for m in worker_with_smtp.smtp.messages] == ["term@example.com"]
+
+
+def test_pickled_message_is_refused_and_changes_nothing(
+    client, password, celery_worker, redis_server
+):
+    with use_broker("memory://"):  # Sign up without publishing anything.
+        welcome = sign_up(client, password, "pickle@example.com")
+    tasks.email_send.apply_async(args=[welcome.pk], serializer="pickle")
+
+    wait_until(
+        lambda: (
+            "pickle" in celery_worker.output() and "Refusing" in celery_worker.output()
+        ),
+        timeout=10,
+        message=f"the worker did not refuse the pickle:\n{celery_worker.output()}",
+    )
+    welcome.refresh_from_db()
+    assert welcome.status == "queued"
+    assert welcome.attempts == 0
