@@ -28,7 +28,8 @@ run: $(INSTALLED) ## Run web, worker and beat on SQLite (PORT=8000; REDIS_URL fo
 	@echo "  Broker:   $${REDIS_URL:-filesystem (var/broker)}"
 	@echo "  Log in with one of the demo logins above. Stop with Ctrl-C."
 	@echo ""
-	DEBUG=$${DEBUG:-True} PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -p $(PORT)
+	DEBUG=$${DEBUG:-True} SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
+		PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -p $(PORT)
 
 test: $(INSTALLED) lint ## Run everything: checks, fast tests, worker tests, browser tests
 	$(BIN)/python manage.py check --fail-level WARNING

@@ -24,6 +24,11 @@ SECRET_KEY = env(
 )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Where users reach the app; links in emails rendered by workers start with it.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Demo mode lists the fake gateway's test cards on the payment form and enables
+# its fault-injection cards. `check --deploy` refuses it (apps.orders.checks).
+DEMO_MODE = env.bool("DEMO_MODE", default=DEBUG)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -233,8 +238,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Defaults for tasks that declare none; apps.core.checks keeps all of them,
 # and every retry backoff cap, below the visibility timeout.
-CELERY_TASK_SOFT_TIME_LIMIT = 60
-CELERY_TASK_TIME_LIMIT = 90
+CELERY_TASK_SOFT_TIME_LIMIT = 20
+CELERY_TASK_TIME_LIMIT = 25
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 # Quick: emails and notifications. Heavy: reports, images, imports.
@@ -245,6 +250,7 @@ CELERY_TASK_ROUTES = {
     "apps.accounts.tasks.*": {"queue": "quick"},
     "apps.core.tasks.*": {"queue": "quick"},
     "apps.orders.tasks.payment_*": {"queue": "critical"},
+    "apps.orders.tasks.orders_flag_stale": {"queue": "quick"},
     "apps.orders.tasks.*": {"queue": "heavy"},
     "apps.reports.tasks.*": {"queue": "heavy"},
     "apps.uploads.tasks.*": {"queue": "heavy"},
@@ -265,6 +271,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.core.tasks.jobs_sweep",
         "schedule": crontab(),
     },
+    "flag-stale-orders": {
+        # Every 15 minutes: tell staff about orders stuck awaiting payment.
+        "task": "apps.orders.tasks.orders_flag_stale",
+        "schedule": crontab(minute="*/15"),
+    },
     "celery-backend-cleanup": {
         # Every day at 04:00 UTC: delete expired task results.
         "task": "celery.backend_cleanup",
@@ -278,3 +289,15 @@ CELERY_TIMEZONE = TIME_ZONE
 # A job queued or running this long without progress is published again by the
 # sweeper (the broker was down at publish, or its worker died).
 JOB_QUEUED_LEASE = env.int("JOB_QUEUED_LEASE", default=120)
+
+# Payments (apps.orders)
+
+CURRENCY = "USD"
+# Seconds before the first retry of a failed charge; doubles each attempt.
+PAYMENT_RETRY_BACKOFF = env.int("PAYMENT_RETRY_BACKOFF", default=4)
+# The fake gateway's think time per charge, and how long its "timeout" card
+# hangs before the client gives up.
+PAYMENT_GATEWAY_LATENCY = env.float("PAYMENT_GATEWAY_LATENCY", default=0.5)
+PAYMENT_GATEWAY_TIMEOUT = env.float("PAYMENT_GATEWAY_TIMEOUT", default=3.0)
+# Orders awaiting payment longer than this (minutes) are reported to staff.
+ORDER_STALE_AFTER = env.int("ORDER_STALE_AFTER", default=60)

@@ -5,5 +5,6 @@ urlpatterns = [
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("mailbox/", include("apps.notifications.urls")),
+    path("orders/", include("apps.orders.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -2,4 +2,4 @@ from django.conf import settings
 
 
 def site(request):
-    return {"debug_mode": settings.DEBUG}
+    return {"debug_mode": settings.DEBUG, "demo_mode": settings.DEMO_MODE}

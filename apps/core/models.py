@@ -1,5 +1,8 @@
+import math
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Job(models.Model):
@@ -55,3 +58,10 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
+
+    @property
+    def retry_in_seconds(self) -> int:
+        """Whole seconds until the next attempt (0 when due or none planned)."""
+        if self.next_retry_at is None:
+            return 0
+        return max(0, math.ceil((self.next_retry_at - timezone.now()).total_seconds()))

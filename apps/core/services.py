@@ -8,6 +8,7 @@ import random
 from datetime import timedelta
 from uuid import uuid4
 
+from celery import current_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -35,6 +36,29 @@ def job_enqueue(job: Job) -> None:
     transaction.on_commit(lambda: _publish(model, job_id, task_id))
 
 
+def job_requeue(job: Job, *, stage: str) -> None:
+    """Start a finished job again from its first attempt (a staff retry)."""
+    job.status = Job.Status.QUEUED
+    job.attempts = 0
+    job.progress = 0
+    job.stage = stage
+    job.error_message = ""
+    job.next_retry_at = job.started_at = job.finished_at = None
+    job.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "progress",
+            "stage",
+            "error_message",
+            "next_retry_at",
+            "started_at",
+            "finished_at",
+        ]
+    )
+    job_enqueue(job)
+
+
 def _publish(model: type[Job], job_id: int, task_id: str) -> None:
     task = selectors.job_task(model)
     try:
@@ -51,27 +75,32 @@ def _publish(model: type[Job], job_id: int, task_id: str) -> None:
 def job_start(job: Job) -> bool:
     """Claim the job for this attempt; False if it is not ours to run.
 
-    A job is claimable when queued or waiting to retry, or when a previous
-    attempt has been running longer than its task may live (its worker died).
-    The claim is one conditional UPDATE, so two deliveries of one message
-    cannot both win it.
+    A job is claimable when queued or waiting to retry; when a previous attempt
+    has been running longer than its task may live (its worker died); or when
+    this very message is delivered again while the row says running, which
+    happens only once the delivery that claimed it has died (its worker child
+    was killed, and acks_late with reject_on_worker_lost gave the message back).
+    The claim is one conditional UPDATE, so two deliveries cannot both win it.
     """
     now = timezone.now()
     model = type(job)
     dead_before = now - selectors.job_running_lease(model)
-    claimed = (
-        model.objects.filter(pk=job.pk)
-        .filter(
-            Q(status__in=[Job.Status.QUEUED, Job.Status.RETRYING])
-            | Q(status=Job.Status.RUNNING, started_at__lt=dead_before)
-        )
-        .update(
-            status=Job.Status.RUNNING,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            next_retry_at=None,
-            stage="Started",
-        )
+    # The id of the task running this code, when a worker (or eager mode) runs it.
+    task_id = current_task.request.id if current_task else None
+    claimable = Q(status__in=[Job.Status.QUEUED, Job.Status.RETRYING]) | Q(
+        status=Job.Status.RUNNING, started_at__lt=dead_before
+    )
+    if task_id:
+        claimable |= Q(status=Job.Status.RUNNING, task_id=task_id)
+    claimed = model.objects.filter(claimable, pk=job.pk).update(
+        status=Job.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        next_retry_at=None,
+        stage="Started",
+        # Whoever claims the row owns it: a duplicate message with another
+        # id finds it running and leaves it alone.
+        task_id=task_id or F("task_id"),
     )
     if not claimed:
         return False
@@ -114,7 +143,7 @@ def job_fail(job: Job, message: str) -> None:
     """End the job for good, with a message the user can act on."""
     job.status = Job.Status.FAILED
     job.error_message = message[:500]
-    job.stage = "Failed"
+    job.stage = ""  # The badge says failed; the message says why.
     job.next_retry_at = None
     job.finished_at = timezone.now()
     job.save(
@@ -128,17 +157,19 @@ def job_fail(job: Job, message: str) -> None:
     )
 
 
-def job_retry_or_fail(job: Job, message: str) -> int | None:
+def job_retry_or_fail(job: Job, reason: str) -> int | None:
     """Record a transient failure; return seconds until the next attempt.
 
-    Returns None, with the job failed, when this was the last attempt allowed.
+    `reason` is short and lower-case ("processing error"): pages show it as
+    "Attempt 2 of 5 failed (processing error), next try in 7 s". Returns None,
+    with the job failed, when this was the last attempt allowed.
     """
     if job.attempts >= job.max_attempts:
-        job_fail(job, f"{message} Gave up after {job.attempts} attempts.")
+        job_fail(job, f"Gave up after {job.attempts} attempts ({reason}).")
         return None
     delay = retry_delay(job.attempts, base=job.retry_backoff, cap=job.retry_backoff_max)
     job.status = Job.Status.RETRYING
-    job.error_message = message[:500]
+    job.error_message = reason[:500]
     job.next_retry_at = timezone.now() + timedelta(seconds=delay)
     job.stage = f"Attempt {job.attempts} of {job.max_attempts} failed"
     job.save(update_fields=["status", "error_message", "next_retry_at", "stage"])

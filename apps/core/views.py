@@ -68,8 +68,9 @@ class JobStatusView(LoginRequiredMixin, View):
     """
 
     model: type[Job]
-    # Shown inside the fragment once the job has succeeded.
+    # Shown inside the fragment once the job has succeeded, or failed.
     done_template = ""
+    failed_template = ""
 
     def get(self, request, pk):
         job = get_object_or_404(self.model, pk=pk, owner=request.user)
@@ -80,4 +81,5 @@ class JobStatusView(LoginRequiredMixin, View):
             "job": job,
             "poll_url": self.request.path,
             "done_template": self.done_template,
+            "failed_template": self.failed_template,
         }

@@ -66,15 +66,13 @@ def email_deliver(*, email: OutgoingEmail) -> None:
     try:
         message.send()
     except SoftTimeLimitExceeded:
-        delay = jobs.job_retry_or_fail(
-            email, "The mail server took too long to answer."
-        )
+        delay = jobs.job_retry_or_fail(email, "mail server too slow")
     except smtplib.SMTPRecipientsRefused:
         jobs.job_fail(email, f"The mail server refused the address {email.to_address}.")
         return
     except (smtplib.SMTPException, OSError) as exc:
         logger.warning("Email %s not sent: %s", email.pk, exc)
-        delay = jobs.job_retry_or_fail(email, "The mail server is unreachable.")
+        delay = jobs.job_retry_or_fail(email, "mail server unreachable")
     else:
         jobs.job_succeed(email, stage="Delivered", sent_at=timezone.now())
         logger.info("Email %s sent to %s", email.pk, email.to_address)

@@ -6,7 +6,7 @@ from apps.notifications.models import OutgoingEmail
 
 
 # Attempts are capped on the row (OutgoingEmail.max_attempts), not here.
-@shared_task(bind=True, max_retries=None, soft_time_limit=30, time_limit=45)
+@shared_task(bind=True, max_retries=None, soft_time_limit=20, time_limit=25)
 def email_send(self, email_id: int) -> None:
     email = OutgoingEmail.objects.filter(id=email_id).first()
     if email is None:

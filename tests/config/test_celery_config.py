@@ -112,15 +112,15 @@ def test_retry_backoff_reaching_the_visibility_timeout_is_an_error():
 
 
 def test_worker_refuses_to_start_with_a_visibility_timeout_below_a_hard_limit():
-    # The email task has a 45 s hard limit: a 30 s visibility timeout would let
-    # Redis hand a running email to a second worker.
+    # Tasks have 25 s hard limits: a 20 s visibility timeout would let Redis
+    # hand a running task to a second worker.
     result = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=ERROR"],
         cwd=BASE_DIR,
-        env={"PATH": "/usr/bin:/bin", "CELERY_BROKER_VISIBILITY_TIMEOUT": "30"},
+        env={"PATH": "/usr/bin:/bin", "CELERY_BROKER_VISIBILITY_TIMEOUT": "20"},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode != 0
-    assert "not below the broker's visibility timeout 30s" in result.stderr
+    assert "not below the broker's visibility timeout 20s" in result.stderr

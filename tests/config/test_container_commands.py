@@ -362,6 +362,7 @@ def test_deploy_check_passes_with_a_production_environment(image_dir):
             id="compose-placeholder",
         ),
         pytest.param({"HTTPS": "False"}, "security.W012", id="plain-http"),
+        pytest.param({"DEMO_MODE": "True"}, "orders.E001", id="demo-mode"),
     ],
 )
 def test_deploy_check_fails_on_an_unsafe_setting(image_dir, change, warning):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from apps.accounts import services as accounts
+from apps.orders import services as orders
 
 DEMO_USERS = [
     # (email, password, is_staff)
@@ -17,3 +18,5 @@ class Command(BaseCommand):
             accounts.user_seed_demo(email=email, password=password, is_staff=is_staff)
             role = "staff" if is_staff else "user"
             self.stdout.write(f"Demo {role}: {email} / {password}")
+        orders.products_seed_demo()
+        self.stdout.write("Demo products: the catalogue at /orders/new/")

@@ -1,0 +1,133 @@
+from django.contrib import admin, messages
+
+from apps.orders import services
+from apps.orders.models import DeadLetterPayment, Order, OrderLine, Payment, Product
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "sku", "price", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "sku"]
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ["product", "product_name", "unit_price", "quantity"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    can_delete = False
+    fields = [
+        "status",
+        "attempts",
+        "amount",
+        "card_last4",
+        "error_message",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "awaiting payment too long"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Flagged")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(flagged_stale_at__isnull=False)
+        return queryset
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "owner",
+        "status",
+        "total",
+        "created_at",
+        "flagged_stale_at",
+    ]
+    list_filter = ["status", FlaggedFilter]
+    search_fields = ["owner__email"]
+    list_select_related = ["owner"]
+    inlines = [OrderLineInline, PaymentInline]
+    # States change only through apps.orders.services.
+    readonly_fields = [
+        "owner",
+        "status",
+        "total",
+        "checkout_token",
+        "created_at",
+        "paid_at",
+        "flagged_stale_at",
+    ]
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "owner",
+        "status",
+        "attempts",
+        "amount",
+        "failure_code",
+        "created_at",
+    ]
+    list_filter = ["status", "failure_code"]
+    search_fields = ["owner__email", "idempotency_key", "charge_id"]
+    list_select_related = ["owner", "order"]
+    readonly_fields = [field.name for field in Payment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(DeadLetterPayment)
+class DeadLetterPaymentAdmin(PaymentAdmin):
+    """Payments whose retries all failed: look, then retry or leave them."""
+
+    list_display = [
+        "__str__",
+        "owner",
+        "amount",
+        "attempts",
+        "error_message",
+        "dead_lettered_at",
+    ]
+    list_filter = ["failure_code"]
+    actions = ["retry_payments"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=Payment.Status.FAILED, dead_lettered_at__isnull=False)
+        )
+
+    @admin.action(description="Retry the selected payments (same card, same key)")
+    def retry_payments(self, request, queryset):
+        retried = [p for p in queryset if services.payment_retry(payment=p)]
+        skipped = queryset.count() - len(retried)
+        self.message_user(request, f"{len(retried)} payment(s) queued again.")
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} skipped: their order was paid or has a payment under way.",
+                messages.WARNING,
+            )

@@ -1,0 +1,78 @@
+import re
+import uuid
+
+from django import forms
+
+MAX_QUANTITY = 20
+
+
+class OrderForm(forms.Form):
+    """A quantity field per product, and a token that makes double submits harmless."""
+
+    checkout_token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, products, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial.setdefault("checkout_token", uuid.uuid4())
+        self.products = list(products)
+        for product in self.products:
+            self.fields[f"quantity_{product.pk}"] = forms.IntegerField(
+                label=product.name,
+                min_value=0,
+                max_value=MAX_QUANTITY,
+                initial=0,
+                widget=forms.NumberInput(
+                    attrs={"class": "quantity", "inputmode": "numeric"}
+                ),
+            )
+
+    def product_rows(self):
+        """(product, its quantity field), for the catalogue table."""
+        return [(p, self[f"quantity_{p.pk}"]) for p in self.products]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not any(self.quantities().values()) and not self.errors:
+            raise forms.ValidationError("Choose at least one product.")
+        return cleaned
+
+    def quantities(self) -> dict[int, int]:
+        return {
+            p.pk: self.cleaned_data.get(f"quantity_{p.pk}") or 0 for p in self.products
+        }
+
+
+class PaymentForm(forms.Form):
+    card_number = forms.CharField(
+        label="Card number",
+        max_length=23,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "cc-number",
+                "inputmode": "numeric",
+                "placeholder": "4242 4242 4242 4242",
+            }
+        ),
+    )
+
+    def clean_card_number(self):
+        number = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
+        if (
+            not number.isdigit()
+            or not 12 <= len(number) <= 19
+            or not luhn_valid(number)
+        ):
+            raise forms.ValidationError(
+                "Enter a valid card number: 12 to 19 digits, as printed on the card."
+            )
+        return number
+
+
+def luhn_valid(number: str) -> bool:
+    """The check digit every card number carries; catches most typos."""
+    total = 0
+    for index, digit in enumerate(int(d) for d in reversed(number)):
+        if index % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0

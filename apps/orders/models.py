@@ -1,0 +1,163 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import Job
+
+
+class Product(models.Model):
+    sku = models.CharField("SKU", max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
+        PROCESSING = "processing", "Payment processing"
+        PAID = "paid", "Paid"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+
+    # A new payment may start only from these.
+    PAYABLE_STATUSES = (Status.AWAITING_PAYMENT, Status.PAYMENT_FAILED)
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orders"
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.AWAITING_PAYMENT
+    )
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    # The order form carries a fresh token; submitting it twice finds the first order.
+    checkout_token = models.UUIDField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # Set once staff have been told the order waits too long for payment.
+    flagged_stale_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "checkout_token"], name="orders_one_order_per_checkout"
+            )
+        ]
+
+    def __str__(self):
+        return f"Order #{self.pk}"
+
+    @property
+    def is_payable(self) -> bool:
+        return self.status in self.PAYABLE_STATUSES
+
+
+class OrderLine(models.Model):
+    """One product in an order, with its name and price as they were at checkout."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    product_name = models.CharField(max_length=200)
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.product_name}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class Payment(Job):
+    """One attempt to get an order paid with one card, charged by a worker."""
+
+    task_name = "apps.orders.tasks.payment_process"
+    max_attempts = 5
+    retry_backoff = settings.PAYMENT_RETRY_BACKOFF
+    retry_backoff_max = 120
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="payments")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    card_token = models.CharField(max_length=40)
+    card_last4 = models.CharField(max_length=4)
+    # Sent with every attempt of this payment, so the gateway charges it once.
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    charge_id = models.CharField(max_length=40, blank=True)
+    # The gateway's code for the last failure: card_declined, processing_error...
+    failure_code = models.CharField(max_length=40, blank=True)
+    # Set when the last retry failed too: staff find these in the admin's
+    # dead-letter list and can retry them.
+    dead_lettered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Job.Meta):
+        constraints = [
+            # A double-submitted payment form finds the payment already running.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=~Q(status="failed"),
+                name="orders_one_live_payment_per_order",
+            )
+        ]
+
+    def __str__(self):
+        return f"Payment #{self.pk} for order #{self.order_id}"
+
+
+class DeadLetterPayment(Payment):
+    """Payments that failed after their last retry, for staff to look at."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dead-letter payment"
+
+
+# The fake gateway's own records (apps.orders.gateway). A real processor keeps
+# these on its side; here they live in the database so that web, worker and
+# tests all see the same cards and charges.
+
+
+class GatewayCard(models.Model):
+    token = models.CharField(max_length=40, unique=True)
+    number = models.CharField(max_length=19)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.token} (…{self.number[-4:]})"
+
+
+class GatewayCharge(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        DECLINED = "declined", "Declined"
+
+    charge_id = models.CharField(max_length=40, unique=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    card = models.ForeignKey(GatewayCard, on_delete=models.PROTECT)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    decline_code = models.CharField(max_length=40, blank=True)
+    # Requests received for this key, including failed ones.
+    requests = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.charge_id} {self.status}"

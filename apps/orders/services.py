@@ -1,0 +1,255 @@
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.core import services as jobs
+from apps.core.exceptions import RetryLater
+from apps.notifications import services as notifications
+from apps.orders import gateway
+from apps.orders.models import Order, OrderLine, Payment, Product
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+
+
+class OrderNotPayable(Exception):
+    """The order is paid, or a payment for it is already under way."""
+
+
+@transaction.atomic
+def order_place(*, owner: User, quantities: dict[int, int], checkout_token) -> Order:
+    """Create an order for the given {product id: quantity}; prices from the database.
+
+    Submitting the same checkout form twice (same token) returns the first order.
+    """
+    existing = Order.objects.filter(owner=owner, checkout_token=checkout_token).first()
+    if existing:
+        return existing
+    products = Product.objects.filter(pk__in=quantities, is_active=True).in_bulk()
+    lines = [
+        OrderLine(
+            product=product,
+            product_name=product.name,
+            unit_price=product.price,
+            quantity=quantities[product.pk],
+        )
+        for product in products.values()
+        if quantities[product.pk] > 0
+    ]
+    if not lines:
+        raise ValueError("An order needs at least one product.")
+    order = Order.objects.create(
+        owner=owner,
+        checkout_token=checkout_token,
+        total=sum((line.line_total for line in lines), Decimal("0")).quantize(CENT),
+    )
+    for line in lines:
+        line.order = order
+    OrderLine.objects.bulk_create(lines)
+    return order
+
+
+@transaction.atomic
+def payment_start(*, order: Order, card_number: str) -> Payment:
+    """Tokenize the card and have a worker charge it for the order's total.
+
+    A second submission while a payment is under way returns that payment.
+    """
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    live = order.payments.exclude(status=Payment.Status.FAILED).first()
+    if live:
+        return live
+    if not order.is_payable:
+        raise OrderNotPayable
+    card = gateway.tokenize(card_number)
+    payment = Payment.objects.create(
+        owner=order.owner,
+        order=order,
+        amount=order.total,
+        card_token=card.token,
+        card_last4=card_number[-4:],
+        idempotency_key=f"order-{order.pk}-payment-{card.token}",
+        stage="Waiting for the payment worker",
+    )
+    order.status = Order.Status.PROCESSING
+    order.save(update_fields=["status"])
+    jobs.job_enqueue(payment)
+    return payment
+
+
+def payment_process(*, payment: Payment) -> None:
+    """Charge the card; run by the worker, once per attempt.
+
+    Redelivered or duplicated messages find the payment claimed or final and
+    return. Raises RetryLater after a transient gateway failure.
+    """
+    if payment.is_final or not jobs.job_start(payment):
+        return
+    jobs.job_progress(payment, progress=30, stage="Charging the card")
+    try:
+        charge = gateway.charge(
+            token=payment.card_token,
+            amount=payment.amount,
+            currency=settings.CURRENCY,
+            idempotency_key=payment.idempotency_key,
+        )
+    except gateway.CardDeclined as exc:
+        _payment_failed(payment, message=exc.message, code=exc.code)
+        return
+    except gateway.GatewayUnavailable as exc:
+        delay = _payment_retry_or_fail(payment, exc.reason, exc.code)
+    except SoftTimeLimitExceeded:
+        delay = _payment_retry_or_fail(payment, "gateway too slow", "timeout")
+    else:
+        _payment_succeeded(payment, charge_id=charge.charge_id)
+        return
+    if delay is not None:
+        raise RetryLater(delay)
+
+
+@transaction.atomic
+def payment_retry(*, payment: Payment) -> bool:
+    """Start a failed payment again with the same card and key (staff action).
+
+    Refused (False) when the order was paid meanwhile or another payment runs.
+    """
+    order = Order.objects.select_for_update().get(pk=payment.order_id)
+    payment = Payment.objects.get(pk=payment.pk)
+    if payment.status != Payment.Status.FAILED or not order.is_payable:
+        return False
+    if order.payments.exclude(status=Payment.Status.FAILED).exists():
+        return False
+    payment.failure_code = ""
+    payment.dead_lettered_at = None
+    payment.save(update_fields=["failure_code", "dead_lettered_at"])
+    order.status = Order.Status.PROCESSING
+    order.save(update_fields=["status"])
+    jobs.job_requeue(payment, stage="Retried by staff")
+    return True
+
+
+def _payment_retry_or_fail(payment: Payment, reason: str, code: str) -> int | None:
+    logger.warning(
+        "Payment %s attempt %s failed: %s", payment.pk, payment.attempts, reason
+    )
+    payment.failure_code = code
+    payment.save(update_fields=["failure_code"])
+    if payment.attempts < payment.max_attempts:
+        return jobs.job_retry_or_fail(payment, reason)
+    _payment_failed(
+        payment,
+        message=f"Gave up after {payment.attempts} attempts ({reason}).",
+        code=code,
+        dead_letter=True,
+    )
+    return None
+
+
+@transaction.atomic
+def _payment_succeeded(payment: Payment, *, charge_id: str) -> None:
+    jobs.job_succeed(payment, stage="Paid", charge_id=charge_id, failure_code="")
+    order = Order.objects.select_for_update().get(pk=payment.order_id)
+    order.status = Order.Status.PAID
+    order.paid_at = timezone.now()
+    order.save(update_fields=["status", "paid_at"])
+    notifications.email_queue(
+        owner=order.owner,
+        template="order_paid",
+        context={"order": order, "payment": payment, "order_url": _order_url(order)},
+        idempotency_key=f"order-paid:{order.pk}",
+    )
+    logger.info("Payment %s paid order %s", payment.pk, order.pk)
+
+
+@transaction.atomic
+def _payment_failed(
+    payment: Payment, *, message: str, code: str, dead_letter: bool = False
+) -> None:
+    payment.failure_code = code
+    payment.dead_lettered_at = timezone.now() if dead_letter else None
+    payment.save(update_fields=["failure_code", "dead_lettered_at"])
+    jobs.job_fail(payment, message)
+    order = Order.objects.select_for_update().get(pk=payment.order_id)
+    order.status = Order.Status.PAYMENT_FAILED
+    order.save(update_fields=["status"])
+    notifications.email_queue(
+        owner=order.owner,
+        template="payment_failed",
+        context={"order": order, "payment": payment, "order_url": _order_url(order)},
+        # One email per run of the payment; a staff retry is a new run.
+        idempotency_key=f"payment-failed:{payment.pk}:{payment.task_id}",
+    )
+    logger.info("Payment %s failed for good: %s", payment.pk, message)
+
+
+def orders_flag_stale() -> list[Order]:
+    """Flag orders unpaid for longer than ORDER_STALE_AFTER and tell staff once.
+
+    Each order is claimed with a conditional UPDATE, so overlapping runs (two
+    beats, a slow run) flag and report it only once.
+    """
+    cutoff = timezone.now() - timedelta(minutes=settings.ORDER_STALE_AFTER)
+    candidates = Order.objects.filter(
+        status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PROCESSING],
+        created_at__lt=cutoff,
+        flagged_stale_at__isnull=True,
+    ).values_list("pk", flat=True)
+    now = timezone.now()
+    flagged = [
+        pk
+        for pk in candidates[:200]
+        if Order.objects.filter(pk=pk, flagged_stale_at__isnull=True).update(
+            flagged_stale_at=now
+        )
+    ]
+    orders = list(Order.objects.filter(pk__in=flagged).select_related("owner"))
+    if orders:
+        with transaction.atomic():
+            for staff in User.objects.filter(is_staff=True, is_active=True):
+                notifications.email_queue(
+                    owner=staff,
+                    template="orders_stale",
+                    context={
+                        "orders": orders,
+                        "stale_after": settings.ORDER_STALE_AFTER,
+                        "admin_url": settings.SITE_URL
+                        + reverse("admin:orders_order_changelist")
+                        + "?flagged=yes",
+                    },
+                )
+        logger.warning("%s orders await payment too long", len(orders))
+    return orders
+
+
+def products_seed_demo() -> None:
+    """The demo catalogue; safe to run twice."""
+    for sku, name, price, description in DEMO_PRODUCTS:
+        Product.objects.update_or_create(
+            sku=sku,
+            defaults={
+                "name": name,
+                "price": Decimal(price),
+                "description": description,
+            },
+        )
+
+
+DEMO_PRODUCTS = [
+    ("MUG-01", "Celery mug", "12.00", "Holds one hot drink while your tasks run."),
+    ("TEE-01", "Broker T-shirt", "24.50", "Soft cotton, with a Redis-red print."),
+    ("BOOK-01", "Background Jobs Handbook", "39.00", "Idempotency, retries, leases."),
+    ("STK-01", "Sticker pack", "4.99", "Ten stickers for your laptop."),
+    ("CAP-01", "Worker cap", "18.00", "For long shifts on the heavy queue."),
+]
+
+
+def _order_url(order: Order) -> str:
+    return settings.SITE_URL + reverse("orders:detail", args=[order.pk])

@@ -1,0 +1,72 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.views import JobStatusView
+from apps.orders import forms, gateway, selectors, services
+from apps.orders.models import Payment
+
+
+@login_required
+def order_list(request):
+    orders = selectors.orders_of(request.user)
+    return render(request, "orders/order_list.html", {"orders": orders})
+
+
+@login_required
+def order_new(request):
+    form = forms.OrderForm(request.POST or None, products=selectors.products_for_sale())
+    if request.method == "POST" and form.is_valid():
+        order = services.order_place(
+            owner=request.user,
+            quantities=form.quantities(),
+            checkout_token=form.cleaned_data["checkout_token"],
+        )
+        return redirect("orders:detail", pk=order.pk)
+    return render(request, "orders/order_new.html", {"form": form})
+
+
+@login_required
+def order_detail(request, pk, payment_form=None):
+    order = get_object_or_404(selectors.orders_of(request.user), pk=pk)
+    return render(
+        request,
+        "orders/order_detail.html",
+        {
+            "order": order,
+            "payment": selectors.order_latest_payment(order),
+            "payment_form": payment_form or forms.PaymentForm(),
+            "test_cards": gateway.TEST_CARDS,
+        },
+    )
+
+
+@login_required
+@require_POST
+def order_pay(request, pk):
+    order = get_object_or_404(selectors.orders_of(request.user), pk=pk)
+    form = forms.PaymentForm(request.POST)
+    if not form.is_valid():
+        return order_detail(request, pk, payment_form=form)
+    try:
+        services.payment_start(
+            order=order, card_number=form.cleaned_data["card_number"]
+        )
+    except services.OrderNotPayable:
+        messages.info(request, "This order is already paid.")
+    return redirect("orders:detail", pk=order.pk)
+
+
+class PaymentStatusView(JobStatusView):
+    model = Payment
+    done_template = "orders/_payment_paid.html"
+    # Offers another card, so it needs the payment form.
+    failed_template = "orders/_payment_failed.html"
+
+    def get_context(self, job):
+        return {
+            **super().get_context(job),
+            "payment_form": forms.PaymentForm(),
+            "test_cards": gateway.TEST_CARDS,
+        }
