@@ -57,7 +57,13 @@ def broker(redis_server):
 
 
 @pytest.fixture
-def celery_worker(broker, transactional_db, tmp_path):
+def worker_env():
+    """Extra environment for the `celery_worker` process; override to change it."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker(broker, transactional_db, tmp_path, worker_env):
     """A real worker process on the private Redis and the test database.
 
     Emails it sends land as files in `celery_worker.mail_dir`.
@@ -69,7 +75,7 @@ def celery_worker(broker, transactional_db, tmp_path):
     worker = CeleryWorker(
         broker_url=broker.url,
         database_url=database_url(connection.settings_dict),
-        env={"EMAIL_URL": f"filemail:///{mail_dir}"},
+        env={"EMAIL_URL": f"filemail:///{mail_dir}", **worker_env},
     )
     worker.mail_dir = mail_dir
     worker.start()
