@@ -12,11 +12,11 @@ RUNNING_LEASE_MARGIN = 30
 
 
 def job_models() -> list[type[Job]]:
-    """Every concrete Job model of the project."""
+    """Every concrete Job model of the project (proxies share their model's rows)."""
     return [
         model
         for model in apps.get_models()
-        if issubclass(model, Job) and model.task_name
+        if issubclass(model, Job) and model.task_name and not model._meta.proxy
     ]
 
 

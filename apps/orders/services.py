@@ -33,7 +33,8 @@ def order_place(*, owner: User, quantities: dict[int, int], checkout_token) -> O
     existing = Order.objects.filter(owner=owner, checkout_token=checkout_token).first()
     if existing:
         return existing
-    products = Product.objects.filter(pk__in=quantities, is_active=True).in_bulk()
+    # In catalogue order; quantities for unknown or withdrawn products are ignored.
+    products = Product.objects.filter(pk__in=quantities, is_active=True)
     lines = [
         OrderLine(
             product=product,
@@ -41,7 +42,7 @@ def order_place(*, owner: User, quantities: dict[int, int], checkout_token) -> O
             unit_price=product.price,
             quantity=quantities[product.pk],
         )
-        for product in products.values()
+        for product in products
         if quantities[product.pk] > 0
     ]
     if not lines:

@@ -1,0 +1,307 @@
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from apps.core import services as jobs
+from apps.core.exceptions import RetryLater
+from apps.notifications.models import OutgoingEmail
+from apps.orders import services, tasks
+from apps.orders.models import GatewayCharge, Order, Payment
+
+pytestmark = pytest.mark.django_db
+
+SUCCEEDS = "4242424242424242"
+DECLINED = "4000000000000002"
+FAILS_TWICE = "4000000000000119"
+ALWAYS_FAILS = "4000000000000127"
+LOST_RESPONSE = "4000000000000259"
+
+
+@pytest.fixture
+def order(user, products):
+    mug, tee = products[2], products[4]  # MUG-01 12.00, TEE-01 24.50
+    return services.order_place(
+        owner=user, quantities={mug.pk: 2, tee.pk: 1}, checkout_token=uuid.uuid4()
+    )
+
+
+def start(order, card, capture):
+    with capture(execute=False):
+        return services.payment_start(order=order, card_number=card)
+
+
+def process(payment):
+    """One attempt, as the worker runs it; the countdown if it asked to retry."""
+    try:
+        services.payment_process(payment=Payment.objects.get(pk=payment.pk))
+    except RetryLater as retry:
+        return retry.countdown
+    return None
+
+
+def test_order_total_comes_from_server_prices_and_lines_keep_them(order, products):
+    assert order.total == Decimal("48.50")
+    assert [
+        (ln.product_name, ln.unit_price, ln.quantity) for ln in order.lines.all()
+    ] == [
+        ("Broker T-shirt", Decimal("24.50"), 1),
+        ("Celery mug", Decimal("12.00"), 2),
+    ]
+    products[2].price = Decimal("99.00")
+    products[2].save()
+    order.refresh_from_db()
+    assert order.total == Decimal("48.50")
+    assert order.status == Order.Status.AWAITING_PAYMENT
+
+
+def test_same_checkout_token_places_one_order(user, products):
+    token = uuid.uuid4()
+    first = services.order_place(
+        owner=user, quantities={products[0].pk: 1}, checkout_token=token
+    )
+    again = services.order_place(
+        owner=user, quantities={products[0].pk: 5}, checkout_token=token
+    )
+    assert first.pk == again.pk
+    assert Order.objects.count() == 1
+
+
+def test_order_without_products_is_refused(user, products):
+    products[0].is_active = False
+    products[0].save()
+    with pytest.raises(ValueError):
+        services.order_place(
+            owner=user,
+            quantities={products[0].pk: 3, products[1].pk: 0},
+            checkout_token=uuid.uuid4(),
+        )
+
+
+def test_payment_is_published_after_commit_with_one_key(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PROCESSING
+    assert payment.status == Payment.Status.QUEUED
+    assert payment.amount == order.total
+    assert payment.card_last4 == "4242"
+    assert payment.idempotency_key.startswith(f"order-{order.pk}-payment-")
+    assert not GatewayCharge.objects.exists()  # Nothing charged in the request.
+
+
+def test_double_submitted_payment_creates_one_payment(
+    order, django_capture_on_commit_callbacks
+):
+    first = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    second = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    assert first.pk == second.pk
+    assert Payment.objects.count() == 1
+
+
+def test_succeeding_card_pays_the_order_and_emails_a_receipt(
+    order, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = services.payment_start(order=order, card_number=SUCCEEDS)
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("succeeded", 1)
+    assert payment.charge_id == GatewayCharge.objects.get().charge_id
+    assert order.status == Order.Status.PAID
+    assert order.paid_at is not None
+    receipt = OutgoingEmail.objects.get(template="order_paid")
+    assert receipt.subject == f"Order #{order.pk} is paid"
+    assert f"http://127.0.0.1:8000/orders/{order.pk}/" in receipt.body_text
+    assert [m.subject for m in mail.outbox] == [receipt.subject]
+
+
+def test_declined_card_fails_without_retry(order, django_capture_on_commit_callbacks):
+    payment = start(order, DECLINED, django_capture_on_commit_callbacks)
+    assert process(payment) is None
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("failed", 1)
+    assert payment.error_message == "Your card was declined."
+    assert payment.failure_code == "card_declined"
+    assert payment.dead_lettered_at is None  # The user's to fix, not staff's.
+    assert order.status == Order.Status.PAYMENT_FAILED
+    assert OutgoingEmail.objects.filter(template="payment_failed").count() == 1
+
+
+def test_another_card_may_be_tried_after_a_decline(
+    order, django_capture_on_commit_callbacks
+):
+    declined = start(order, DECLINED, django_capture_on_commit_callbacks)
+    process(declined)
+    second = start(
+        order.__class__.objects.get(pk=order.pk),
+        SUCCEEDS,
+        django_capture_on_commit_callbacks,
+    )
+    assert second.pk != declined.pk
+    assert process(second) is None
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+
+def test_transient_failures_back_off_then_the_payment_succeeds(
+    order, django_capture_on_commit_callbacks, settings
+):
+    payment = start(order, FAILS_TWICE, django_capture_on_commit_callbacks)
+    first_delay = process(payment)
+    payment.refresh_from_db()
+    assert payment.status == "retrying"
+    assert payment.stage == "Attempt 1 of 5 failed"
+    assert payment.error_message == "processing error"
+    assert 2 <= first_delay <= 4  # retry_backoff 4 s, jittered down to half.
+    assert payment.retry_in_seconds in (first_delay - 1, first_delay)
+
+    second_delay = process(payment)
+    payment.refresh_from_db()
+    assert payment.stage == "Attempt 2 of 5 failed"
+    assert 4 <= second_delay <= 8
+
+    assert process(payment) is None
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("succeeded", 3)
+    assert GatewayCharge.objects.get().requests == 3
+
+
+def test_backoff_schedule_of_a_payment_stays_under_its_cap(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, ALWAYS_FAILS, django_capture_on_commit_callbacks)
+    delays = [process(payment) for _ in range(payment.max_attempts)]
+    assert delays[-1] is None  # The fifth failure ends it.
+    for attempt, delay in enumerate(delays[:-1], start=1):
+        step = min(
+            Payment.retry_backoff_max, Payment.retry_backoff * 2 ** (attempt - 1)
+        )
+        assert step / 2 <= delay <= step
+
+
+def test_exhausted_retries_fail_the_payment_into_the_dead_letter_list(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, ALWAYS_FAILS, django_capture_on_commit_callbacks)
+    for _ in range(payment.max_attempts):
+        process(payment)
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("failed", 5)
+    assert payment.error_message == "Gave up after 5 attempts (processing error)."
+    assert payment.dead_lettered_at is not None
+    assert order.status == Order.Status.PAYMENT_FAILED
+    failed_email = OutgoingEmail.objects.get(template="payment_failed")
+    assert "Gave up after 5 attempts" in failed_email.body_text
+
+
+def test_staff_retry_of_a_dead_letter_reuses_its_key(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, ALWAYS_FAILS, django_capture_on_commit_callbacks)
+    for _ in range(payment.max_attempts):
+        process(payment)
+    with django_capture_on_commit_callbacks(execute=False) as published:
+        assert services.payment_retry(payment=payment) is True
+    assert len(published) == 1
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert (payment.status, payment.attempts, payment.dead_lettered_at) == (
+        "queued",
+        0,
+        None,
+    )
+    assert order.status == Order.Status.PROCESSING
+    assert GatewayCharge.objects.get().idempotency_key == payment.idempotency_key
+
+
+def test_staff_retry_is_refused_once_the_order_is_paid(
+    order, django_capture_on_commit_callbacks
+):
+    dead = start(order, ALWAYS_FAILS, django_capture_on_commit_callbacks)
+    for _ in range(dead.max_attempts):
+        process(dead)
+    paid = start(
+        Order.objects.get(pk=order.pk), SUCCEEDS, django_capture_on_commit_callbacks
+    )
+    process(paid)
+    assert services.payment_retry(payment=dead) is False
+    dead.refresh_from_db()
+    assert dead.status == "failed"
+
+
+def test_redelivered_payment_task_never_charges_twice(
+    order, django_capture_on_commit_callbacks, settings
+):
+    settings.DEMO_MODE = True  # The lost-response card: charged, answer lost.
+    payment = start(order, LOST_RESPONSE, django_capture_on_commit_callbacks)
+    assert process(payment) is not None  # Looks like a timeout: retry.
+    assert GatewayCharge.objects.get().status == "succeeded"
+    assert process(payment) is None
+    tasks.payment_process(payment.pk)  # A stray duplicate after success.
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("succeeded", 2)
+    assert GatewayCharge.objects.count() == 1
+    assert OutgoingEmail.objects.filter(template="order_paid").count() == 1
+
+
+def test_payment_task_twice_charges_once(order, django_capture_on_commit_callbacks):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    tasks.payment_process(payment.pk)
+    tasks.payment_process(payment.pk)
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("succeeded", 1)
+    assert GatewayCharge.objects.get().requests == 1
+
+
+def test_payment_task_for_a_deleted_order_does_nothing(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    order.delete()
+    tasks.payment_process(payment.pk)
+    assert not GatewayCharge.objects.exists()
+
+
+def test_sweeper_finishes_a_payment_whose_worker_died_mid_charge(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    jobs.job_start(payment)  # A worker claimed it, then died.
+    Payment.objects.filter(pk=payment.pk).update(
+        started_at=timezone.now() - timedelta(minutes=5)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.jobs_sweep() == 1
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("succeeded", 2)
+    assert GatewayCharge.objects.count() == 1
+
+
+def test_sweeper_leaves_a_payment_running_within_its_lease(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    jobs.job_start(payment)
+    assert jobs.jobs_sweep() == 0
+
+
+def test_seed_demo_command_is_safe_to_run_twice(db):
+    from django.core.management import call_command
+
+    from apps.accounts.models import User
+    from apps.orders.models import Product
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    assert Product.objects.count() == len(services.DEMO_PRODUCTS)
+    assert (
+        User.objects.filter(email__in=["demo@example.com", "admin@example.com"]).count()
+        == 2
+    )

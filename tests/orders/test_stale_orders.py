@@ -1,0 +1,55 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.notifications.models import OutgoingEmail
+from apps.orders import services, tasks
+from apps.orders.models import Order
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def place(owner, products, *, age_minutes, status=Order.Status.AWAITING_PAYMENT):
+    order = services.order_place(
+        owner=owner, quantities={products[0].pk: 1}, checkout_token=uuid.uuid4()
+    )
+    Order.objects.filter(pk=order.pk).update(
+        created_at=timezone.now() - timedelta(minutes=age_minutes), status=status
+    )
+    return order
+
+
+def test_orders_awaiting_payment_too_long_are_flagged_and_staff_told_once(
+    user, products, settings, django_capture_on_commit_callbacks
+):
+    settings.ORDER_STALE_AFTER = 60
+    staff = UserFactory(is_staff=True)
+    stale = place(user, products, age_minutes=90)
+    stuck = place(user, products, age_minutes=90, status=Order.Status.PROCESSING)
+    place(user, products, age_minutes=10)
+    place(user, products, age_minutes=90, status=Order.Status.PAID)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.orders_flag_stale() == 2
+        assert tasks.orders_flag_stale() == 0  # The next slot: nothing new.
+
+    assert set(
+        Order.objects.filter(flagged_stale_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    ) == {stale.pk, stuck.pk}
+    alert = OutgoingEmail.objects.get(template="orders_stale")
+    assert alert.owner == staff
+    assert alert.subject == "2 orders awaiting payment for over 60 minutes"
+    assert f"Order #{stale.pk} by {user.email}" in alert.body_text
+    assert "/admin/orders/order/?flagged=yes" in alert.body_text
+
+
+def test_no_email_when_nothing_is_stale(user, products):
+    UserFactory(is_staff=True)
+    place(user, products, age_minutes=5)
+    assert tasks.orders_flag_stale() == 0
+    assert not OutgoingEmail.objects.exists()

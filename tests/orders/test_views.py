@@ -1,0 +1,196 @@
+import contextlib
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from apps.core.exceptions import RetryLater
+from apps.orders import services
+from apps.orders.models import Order, Payment
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def order(user, products):
+    return services.order_place(
+        owner=user, quantities={products[0].pk: 1}, checkout_token=uuid.uuid4()
+    )
+
+
+def order_form_data(client, products, **quantities):
+    form = client.get(reverse("orders:new")).context["form"]
+    data = {"checkout_token": form.initial["checkout_token"]}
+    data.update({f"quantity_{p.pk}": quantities.get(p.sku, 0) for p in products})
+    return data
+
+
+def test_order_pages_need_login(client, order):
+    for url in (
+        reverse("orders:list"),
+        reverse("orders:new"),
+        reverse("orders:detail", args=[order.pk]),
+    ):
+        assert client.get(url)["Location"].startswith(reverse("accounts:login"))
+
+
+def test_placing_an_order_twice_with_one_form_creates_one_order(client, user, products):
+    client.force_login(user)
+    data = order_form_data(client, products, **{"MUG-01": 2})
+    first = client.post(reverse("orders:new"), data)
+    second = client.post(reverse("orders:new"), data)
+    order = Order.objects.get()
+    assert first["Location"] == second["Location"] == f"/orders/{order.pk}/"
+
+
+def test_empty_order_explains_itself(client, user, products):
+    client.force_login(user)
+    response = client.post(reverse("orders:new"), order_form_data(client, products))
+    assert response.status_code == 200
+    assert "Choose at least one product." in response.content.decode()
+
+
+def test_quantity_out_of_range_is_shown_by_its_field(client, user, products):
+    client.force_login(user)
+    data = order_form_data(client, products, **{"MUG-01": 500})
+    page = client.post(reverse("orders:new"), data).content.decode()
+    assert "less than or equal to 20" in page
+    assert not Order.objects.exists()
+
+
+def test_another_users_order_and_payment_are_404(
+    client, order, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():
+        payment = services.payment_start(order=order, card_number="4242424242424242")
+    client.force_login(UserFactory())
+    assert client.get(reverse("orders:detail", args=[order.pk])).status_code == 404
+    assert (
+        client.post(
+            reverse("orders:pay", args=[order.pk]), {"card_number": "4242424242424242"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(reverse("orders:payment_status", args=[payment.pk])).status_code
+        == 404
+    )
+    assert client.get(reverse("orders:detail", args=[99999])).status_code == 404
+    assert Payment.objects.count() == 1
+
+
+def test_invalid_card_number_is_shown_next_to_the_field(client, user, order):
+    client.force_login(user)
+    response = client.post(
+        reverse("orders:pay", args=[order.pk]), {"card_number": "4242 4242 4242 4241"}
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="id_card_number_error"' in page
+    assert "Enter a valid card number" in page
+    assert not Payment.objects.exists()
+
+
+def test_test_cards_are_listed_only_in_demo_mode(client, user, order, settings):
+    client.force_login(user)
+    settings.DEMO_MODE = True
+    assert (
+        "4000 0000 0000 0119"
+        in client.get(reverse("orders:detail", args=[order.pk])).content.decode()
+    )
+    settings.DEMO_MODE = False
+    assert (
+        "4000 0000 0000 0119"
+        not in client.get(reverse("orders:detail", args=[order.pk])).content.decode()
+    )
+
+
+def test_paying_shows_the_payment_live_on_the_order_page(
+    client, user, order, django_capture_on_commit_callbacks
+):
+    client.force_login(user)
+    with django_capture_on_commit_callbacks():
+        response = client.post(
+            reverse("orders:pay", args=[order.pk]),
+            {"card_number": "4000-0000-0000-0119"},
+        )
+    assert response["Location"] == reverse("orders:detail", args=[order.pk])
+    payment = Payment.objects.get()
+    assert payment.card_last4 == "0119"
+    page = client.get(response["Location"]).content.decode()
+    status_url = reverse("orders:payment_status", args=[payment.pk])
+    assert f'hx-get="{status_url}"' in page
+    assert "Payment processing" in page
+
+
+def test_retrying_payment_says_which_attempt_failed_and_when_the_next_comes(
+    client, user, order, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():
+        payment = services.payment_start(order=order, card_number="4000000000000119")
+    with pytest.raises(RetryLater):
+        services.payment_process(payment=payment)
+    client.force_login(user)
+    fragment = client.get(
+        reverse("orders:payment_status", args=[payment.pk])
+    ).content.decode()
+    assert 'data-status="retrying"' in fragment
+    assert "Attempt 1 of 5 failed (processing error), next try in " in fragment
+    assert "hx-get" in fragment
+
+
+def test_failed_payment_offers_the_form_again_in_place(
+    client, user, order, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():
+        payment = services.payment_start(order=order, card_number="4000000000000002")
+    services.payment_process(payment=payment)
+    client.force_login(user)
+    fragment = client.get(
+        reverse("orders:payment_status", args=[payment.pk])
+    ).content.decode()
+    assert "Your card was declined." in fragment
+    assert f'action="{reverse("orders:pay", args=[order.pk])}"' in fragment
+    assert "hx-get" not in fragment
+
+
+def test_order_list_shows_payment_states(
+    client, user, order, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.payment_start(order=order, card_number="4242424242424242")
+    other = services.order_place(
+        owner=UserFactory(),
+        quantities={order.lines.get().product_id: 1},
+        checkout_token=uuid.uuid4(),
+    )
+    client.force_login(user)
+    page = client.get(reverse("orders:list")).content.decode()
+    assert f"Order #{order.pk}" in page
+    assert f"Order #{other.pk}" not in page
+    assert "Paid" in page
+    assert "card …4242" in page
+
+
+def test_dead_letter_admin_action_queues_the_payment_again(
+    client, order, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():
+        payment = services.payment_start(order=order, card_number="4000000000000127")
+    for _ in range(payment.max_attempts):
+        with contextlib.suppress(RetryLater):
+            services.payment_process(payment=Payment.objects.get(pk=payment.pk))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    changelist = reverse("admin:orders_deadletterpayment_changelist")
+    assert f"Payment #{payment.pk}" in client.get(changelist).content.decode()
+    with django_capture_on_commit_callbacks() as published:
+        response = client.post(
+            changelist,
+            {"action": "retry_payments", "_selected_action": [payment.pk]},
+            follow=True,
+        )
+    assert "1 payment(s) queued again." in response.content.decode()
+    assert len(published) == 1
+    payment.refresh_from_db()
+    assert payment.status == "queued"
