@@ -68,13 +68,16 @@ class JobStatusView(LoginRequiredMixin, View):
     """
 
     model: type[Job]
+    # A page-specific fragment may wrap core/_job_status.html to update more
+    # of the page at each poll (htmx out-of-band swaps).
+    template_name = "core/_job_status.html"
     # Shown inside the fragment once the job has succeeded, or failed.
     done_template = ""
     failed_template = ""
 
     def get(self, request, pk):
         job = get_object_or_404(self.model, pk=pk, owner=request.user)
-        return render(request, "core/_job_status.html", self.get_context(job))
+        return render(request, self.template_name, self.get_context(job))
 
     def get_context(self, job):
         return {

@@ -60,6 +60,8 @@ def order_pay(request, pk):
 
 class PaymentStatusView(JobStatusView):
     model = Payment
+    # Also refreshes the order's status badge at the top of the page.
+    template_name = "orders/_payment_status.html"
     done_template = "orders/_payment_paid.html"
     # Offers another card, so it needs the payment form.
     failed_template = "orders/_payment_failed.html"

@@ -6,35 +6,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import User
+from tests.e2e.steps import WORKER_TIMEOUT, field, log_in, log_out, nav
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e]
 
-# Steps that wait for the worker; the rest keep expect()'s default 5 s.
-WORKER_TIMEOUT = 15_000
 NEW_PASSWORD = "Brand-new-passw0rd-42"
-
-
-def nav(page: Page):
-    return page.get_by_role("navigation", name="Main")
-
-
-def field(page: Page, label: str):
-    """The `.field` block around the input labelled `label`: input, errors, help."""
-    return page.locator(".field").filter(has=page.get_by_label(label, exact=True))
-
-
-def log_in(page: Page, email: str, password: str) -> None:
-    nav(page).get_by_role("link", name="Log in").click()
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(nav(page).get_by_role("link", name=email)).to_be_visible()
-
-
-def log_out(page: Page) -> None:
-    nav(page).get_by_role("button", name="Log out").click()
-    expect(nav(page).get_by_role("link", name="Log in")).to_be_visible()
 
 
 def test_sign_up_sends_a_welcome_email_whose_link_verifies_the_address(

@@ -1,0 +1,252 @@
+"""Orders in a real browser: ordering, paying with the gateway's test cards, watching
+the payment live, and nobody else's orders."""
+
+import re
+import uuid
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from apps.orders import services
+from apps.orders.models import Order, Payment, Product
+from tests.e2e.steps import WORKER_TIMEOUT, field, log_in, log_out, nav
+from tests.factories import UserFactory
+from tests.processes import wait_until
+
+pytestmark = [pytest.mark.e2e]
+
+CARD_ERROR = "Enter a valid card number: 12 to 19 digits, as printed on the card."
+
+
+@pytest.fixture(autouse=True)
+def catalogue(transactional_db, settings):
+    """The demo products, and demo mode, which lists the test cards by the form."""
+    settings.DEMO_MODE = True
+    services.products_seed_demo()
+
+
+def place_order(owner, quantities: dict[str, int]) -> Order:
+    """An order as the New order page places it, {SKU: quantity}."""
+    products = Product.objects.in_bulk(quantities, field_name="sku")
+    return services.order_place(
+        owner=owner,
+        quantities={products[sku].pk: n for sku, n in quantities.items()},
+        checkout_token=uuid.uuid4(),
+    )
+
+
+@contextmanager
+def held_while_retrying(worker_paused, payment: Payment, *, attempts: int):
+    """Hold the worker once `payment` waits to retry after failed attempt `attempts`.
+
+    The wait lasts about a second and the page asks once a second, so without
+    holding, the page could skip it. The database says at once, and the hold
+    keeps the state until the page has shown it.
+    """
+    wait_until(
+        Payment.objects.filter(
+            pk=payment.pk, status=Payment.Status.RETRYING, attempts=attempts
+        ).exists,
+        timeout=WORKER_TIMEOUT / 1000,
+        interval=0.02,
+        message=f"payment {payment.pk} never retried after attempt {attempts}",
+    )
+    with worker_paused():
+        yield
+
+
+def test_twice_failing_card_is_retried_then_paid_while_the_page_watches(
+    page: Page, live_server, password, worker_paused, screenshot
+):
+    user = UserFactory()
+    page.goto("/")
+    log_in(page, user.email, password)
+    nav(page).get_by_role("link", name="Orders").click()
+    expect(page.get_by_role("heading", name="Your orders")).to_be_visible()
+    expect(page.get_by_text("No orders yet.")).to_be_visible()
+
+    page.get_by_role("main").get_by_role("link", name="New order").click()
+    expect(page.get_by_role("heading", name="New order")).to_be_visible()
+    page.get_by_label("Sticker pack", exact=True).fill("3")
+    page.get_by_label("Broker T-shirt", exact=True).fill("2")
+    screenshot("order-new")
+    page.get_by_role("button", name="Place order").click()
+
+    expect(page).to_have_url(re.compile(r"/orders/\d+/$"))
+    order = Order.objects.get(owner=user)
+    # Prices come from the database: 3 × 4.99 + 2 × 24.50.
+    assert order.total == Decimal("63.97")
+    expect(page).to_have_url(f"{live_server.url}/orders/{order.pk}/")
+    expect(page.get_by_role("heading", name=f"Order #{order.pk}")).to_be_visible()
+    expect(page.locator(".page-head .badge")).to_have_text("Awaiting payment")
+    for cells in [
+        ["Broker T-shirt", "$24.50", "2", "$49.00"],
+        ["Sticker pack", "$4.99", "3", "$14.97"],
+    ]:
+        row = page.get_by_role("row").filter(has_text=cells[0])
+        expect(row.get_by_role("cell")).to_have_text(cells)
+    expect(page.get_by_role("row").filter(has_text="Total")).to_contain_text("$63.97")
+    test_card = (
+        page.locator(".test-cards")
+        .get_by_role("row")
+        .filter(has_text="4000 0000 0000 0119")
+    )
+    expect(test_card).to_contain_text("Processing error on the first two attempts")
+
+    page.get_by_label("Card number").fill("4000 0000 0000 0119")
+    status = page.locator(".job-status")
+    with worker_paused():
+        page.get_by_role("button", name="Pay $63.97").click()
+        expect(status).to_have_attribute("data-status", "queued")
+        expect(page.locator(".payment-panel")).to_contain_text("Card …0119, $63.97.")
+        page.evaluate("window.loadedOnce = true")
+    payment = Payment.objects.get(order=order)
+
+    retry = status.locator(".job-retry")
+    with held_while_retrying(worker_paused, payment, attempts=1):
+        expect(status).to_have_attribute("data-status", "retrying")
+        expect(status.locator(".badge")).to_have_text("Retrying")
+        expect(retry).to_have_text(
+            re.compile(
+                r"^Attempt 1 of 5 failed \(processing error\), next try in \d+ s\.$"
+            )
+        )
+        expect(page.get_by_role("progressbar")).to_be_visible()
+        screenshot("order-retrying")
+    with held_while_retrying(worker_paused, payment, attempts=2):
+        expect(retry).to_contain_text("Attempt 2 of 5 failed (processing error)")
+
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=WORKER_TIMEOUT)
+    expect(status.locator(".badge")).to_have_text("Succeeded")
+    expect(status.locator(".job-stage")).to_have_text("Paid")
+    expect(status.locator(".job-done")).to_contain_text("after 3 attempts")
+    expect(page.get_by_role("progressbar")).to_have_count(0)
+    # The order's badge at the top changed with it (an out-of-band swap).
+    expect(page.locator(".page-head .badge")).to_have_text("Paid")
+    assert page.evaluate("window.loadedOnce") is True, "the page was reloaded"
+    screenshot("order-paid")
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+    nav(page).get_by_role("link", name="Orders").click()
+    row = page.get_by_role("row").filter(has_text=f"Order #{order.pk}")
+    expect(row.get_by_role("cell")).to_have_text(
+        [
+            f"Order #{order.pk}",
+            re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d$"),
+            "$63.97",
+            "Paid",
+            re.compile(r"^\s*Succeeded\s+card …0119, 3 attempts\s*$"),
+        ]
+    )
+    screenshot("orders-list")
+
+    nav(page).get_by_role("link", name="Mailbox").click()
+    email = page.get_by_role("row").filter(has_text=f"Order #{order.pk} is paid")
+    expect(email).to_contain_text(user.email)
+    # The list refreshes itself every 2 s.
+    expect(email.locator(".badge")).to_have_text("Sent", timeout=WORKER_TIMEOUT)
+    email.get_by_role("link").click()
+    text = page.locator("pre.email-text")
+    expect(text).to_contain_text(f"We received $63.97 for order #{order.pk}")
+    # The worker links to this server (SITE_URL), not to the default.
+    expect(text).to_contain_text(f"See the order: {live_server.url}/orders/{order.pk}/")
+
+
+def test_declined_card_offers_the_form_again_in_place_and_another_card_pays(
+    page: Page, live_server, password, worker_paused
+):
+    user = UserFactory()
+    order = place_order(user, {"MUG-01": 1})
+    page.goto("/")
+    log_in(page, user.email, password)
+    page.goto(f"/orders/{order.pk}/")
+
+    page.get_by_label("Card number").fill("4000 0000 0000 0002")
+    status = page.locator(".job-status")
+    with worker_paused():
+        page.get_by_role("button", name="Pay $12.00").click()
+        expect(status).to_have_attribute("data-status", "queued")
+        page.evaluate("window.loadedOnce = true")
+
+    expect(status).to_have_attribute("data-status", "failed", timeout=WORKER_TIMEOUT)
+    expect(status.locator(".badge")).to_have_text("Failed")
+    expect(status.get_by_role("alert")).to_have_text("Your card was declined.")
+    expect(page.locator(".page-head .badge")).to_have_text("Payment failed")
+    # The status box replaced itself with the form: no reload, no retry.
+    expect(status.get_by_label("Card number")).to_have_value("")
+    expect(status.locator(".test-cards")).to_be_visible()
+    assert page.evaluate("window.loadedOnce") is True, "the page was reloaded"
+    assert Payment.objects.get(order=order).attempts == 1
+
+    status.get_by_label("Card number").fill("4242 4242 4242 4242")
+    status.get_by_role("button", name="Pay $12.00").click()
+    expect(page.locator(".payment-panel")).to_contain_text("Card …4242, $12.00.")
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=WORKER_TIMEOUT)
+    expect(status.locator(".job-done")).to_contain_text("Paid")
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert sorted(order.payments.values_list("card_last4", "status")) == [
+        ("0002", Payment.Status.FAILED),
+        ("4242", Payment.Status.SUCCEEDED),
+    ]
+
+    nav(page).get_by_role("link", name="Mailbox").click()
+    failed = f"Payment for order #{order.pk} failed"
+    for subject in (failed, f"Order #{order.pk} is paid"):
+        email = page.get_by_role("row").filter(has_text=subject)
+        expect(email.locator(".badge")).to_have_text("Sent", timeout=WORKER_TIMEOUT)
+    page.get_by_role("link", name=failed).click()
+    text = page.locator("pre.email-text")
+    expect(text).to_contain_text("card ending 0002")
+    expect(text).to_contain_text("Your card was declined.")
+    expect(text).to_contain_text(f"{live_server.url}/orders/{order.pk}/")
+
+
+def test_another_user_gets_404_for_an_order_and_its_payment_status(
+    page: Page, password
+):
+    owner, other = UserFactory(), UserFactory()
+    order = place_order(owner, {"BOOK-01": 1})
+    payment = services.payment_start(order=order, card_number="4242424242424242")
+    urls = [f"/orders/{order.pk}/", f"/orders/payments/{payment.pk}/status/"]
+
+    page.goto("/")
+    log_in(page, owner.email, password)
+    for url in urls:
+        assert page.goto(url).status == 200, url
+    page.goto("/")
+    log_out(page)
+
+    log_in(page, other.email, password)
+    for url in urls:
+        assert page.goto(url).status == 404, url
+    page.goto("/orders/")
+    expect(page.get_by_text("No orders yet.")).to_be_visible()
+
+
+def test_invalid_card_number_is_refused_next_to_the_field(
+    page: Page, live_server, password
+):
+    user = UserFactory()
+    order = place_order(user, {"CAP-01": 2})
+    page.goto("/")
+    log_in(page, user.email, password)
+    page.goto(f"/orders/{order.pk}/")
+
+    card = page.get_by_label("Card number")
+    card.fill("1234 5678")
+    with page.expect_response(f"{live_server.url}/orders/{order.pk}/pay/") as response:
+        page.get_by_role("button", name="Pay $36.00").click()
+    assert response.value.status == 200
+    expect(field(page, "Card number").locator(".field-errors")).to_have_text(CARD_ERROR)
+    expect(card).to_have_attribute("aria-invalid", "true")
+    expect(card).to_have_accessible_description(CARD_ERROR)
+    expect(card).to_have_value("1234 5678")
+    expect(page.locator(".job-status")).to_have_count(0)
+    expect(page.locator(".page-head .badge")).to_have_text("Awaiting payment")
+    assert not Payment.objects.exists()
+    order.refresh_from_db()
+    assert order.status == Order.Status.AWAITING_PAYMENT
