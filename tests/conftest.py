@@ -75,6 +75,7 @@ def celery_worker(broker, transactional_db, tmp_path, worker_env):
     worker = CeleryWorker(
         broker_url=broker.url,
         database_url=database_url(connection.settings_dict),
+        log_dir=tmp_path,
         env={"EMAIL_URL": f"filemail:///{mail_dir}", **worker_env},
     )
     worker.mail_dir = mail_dir

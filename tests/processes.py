@@ -109,12 +109,14 @@ class CeleryWorker:
         *,
         broker_url: str,
         database_url: str,
+        log_dir: Path,
         env: dict | None = None,
         concurrency: int = 2,
     ):
-        # Kept open for the life of the worker, which writes its log into it.
+        # Kept open for the life of the worker, which writes its log into it;
+        # under the test's tmp_path, which pytest cleans up.
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            prefix="celery-worker-", suffix=".log", delete=False
+            dir=log_dir, prefix="celery-worker-", suffix=".log", delete=False
         )
         self.env = {
             **os.environ,

@@ -49,9 +49,10 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
             )
         autoretries = getattr(task, "autoretry_for", ())
         backoff_cap = getattr(task, "retry_backoff_max", 600) if autoretries else 0
-        if max(backoff_cap, task.default_retry_delay or 0) >= timeout:
+        longest_delay = max(backoff_cap, task.default_retry_delay or 0)
+        if longest_delay >= timeout:
             error(
-                f"Task {name}: retry delay may reach {backoff_cap}s, not below the "
+                f"Task {name}: retry delay may reach {longest_delay}s, not below the "
                 f"visibility timeout {timeout}s.",
                 "core.E004",
             )

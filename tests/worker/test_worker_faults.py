@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.worker]
 
 
 @pytest.fixture
-def worker_with_smtp(broker, transactional_db):
+def worker_with_smtp(broker, transactional_db, tmp_path):
     """A worker that delivers by SMTP to a local server answering after 3 s."""
     from django.db import connection
 
@@ -23,6 +23,7 @@ def worker_with_smtp(broker, transactional_db):
         worker = CeleryWorker(
             broker_url=broker.url,
             database_url=database_url(connection.settings_dict),
+            log_dir=tmp_path,
             env={"EMAIL_URL": smtp.url},
         )
         worker.smtp = smtp
