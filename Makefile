@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 .PHONY: help run test test-fast test-worker test-e2e screenshots bench lint format clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(INSTALLED): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
