@@ -28,6 +28,10 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
     def error(msg, id):
         errors.append(checks.Error(msg, id=id, obj="config.celery"))
 
+    job_models = selectors.job_models()
+    for model in job_models:
+        if model.task_name not in app.tasks:  # Also catches a mistyped path.
+            error(f"{model.__name__}.task_name {model.task_name} is no task.", "core.E005")
     for name, task in sorted(app.tasks.items()):
         if name.startswith("celery."):
             continue  # Celery's own tasks run on the global limits checked below.
@@ -47,24 +51,19 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
                 f"visibility timeout {timeout}s.",
                 "core.E003",
             )
-        autoretries = getattr(task, "autoretry_for", ())
-        backoff_cap = getattr(task, "retry_backoff_max", 600) if autoretries else 0
-        longest_delay = max(backoff_cap, task.default_retry_delay or 0)
-        if longest_delay >= timeout:
+        # A retry waits in the worker, unacknowledged, for its countdown and
+        # then runs: both together must end before the timeout.
+        longest_delay = max(
+            getattr(task, "retry_backoff_max", 600)
+            if getattr(task, "autoretry_for", ())
+            else 0,
+            task.default_retry_delay or 0,
+            *(m.retry_backoff_max for m in job_models if m.task_name == name),
+        )
+        if longest_delay + hard >= timeout:
             error(
-                f"Task {name}: retry delay may reach {longest_delay}s, not below the "
-                f"visibility timeout {timeout}s.",
-                "core.E004",
-            )
-    for model in selectors.job_models():
-        if model.task_name not in app.tasks:  # Also catches a mistyped path.
-            error(
-                f"{model.__name__}.task_name {model.task_name} is no task.", "core.E005"
-            )
-        if model.retry_backoff_max >= timeout:
-            error(
-                f"{model.__name__}: retry delay may reach {model.retry_backoff_max}s, "
-                f"not below the visibility timeout {timeout}s.",
+                f"Task {name}: a retry may wait {longest_delay}s and run {hard}s, "
+                f"not below the broker's visibility timeout {timeout}s.",
                 "core.E004",
             )
     if not conf.task_time_limit or conf.task_time_limit >= timeout:

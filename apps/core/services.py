@@ -5,6 +5,7 @@ these instead of writing job fields themselves.
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 from uuid import uuid4
 
@@ -21,6 +22,8 @@ from apps.core.models import Job
 logger = logging.getLogger(__name__)
 
 WAITING_FOR_BROKER = "Waiting for the job queue; it will start automatically."
+# A retry message may arrive a moment before the next_retry_at stored for it.
+RETRY_CLOCK_SLACK = timedelta(seconds=1)
 
 
 def job_enqueue(job: Job) -> None:
@@ -72,26 +75,36 @@ def _publish(model: type[Job], job_id: int, task_id: str) -> None:
         )
 
 
-def job_start(job: Job) -> bool:
+def job_start(job: Job, *, on_give_up: Callable[[str], None] | None = None) -> bool:
     """Claim the job for this attempt; False if it is not ours to run.
 
-    A job is claimable when queued or waiting to retry; when a previous attempt
-    has been running longer than its task may live (its worker died); or when
-    this very message is delivered again while the row says running, which
-    happens only once the delivery that claimed it has died (its worker child
-    was killed, and acks_late with reject_on_worker_lost gave the message back).
+    Claimable: a queued job; a retrying job once its retry is due, or by its
+    own retry message; a job running longer than its task may live (its worker
+    died); or a running job whose own message comes back marked redelivered,
+    which the broker does only once the delivery holding it has died (a pool
+    child was killed and acks_late + reject_on_worker_lost gave it back).
     The claim is one conditional UPDATE, so two deliveries cannot both win it.
+
+    A job past its attempt cap is given up instead: `on_give_up(message)` must
+    end it failed (the default, job_fail, does just that).
     """
     now = timezone.now()
     model = type(job)
-    dead_before = now - selectors.job_running_lease(model)
-    # The id of the task running this code, when a worker (or eager mode) runs it.
-    task_id = current_task.request.id if current_task else None
-    claimable = Q(status__in=[Job.Status.QUEUED, Job.Status.RETRYING]) | Q(
-        status=Job.Status.RUNNING, started_at__lt=dead_before
+    request = current_task.request if current_task else None
+    task_id = request.id if request else None
+    redelivered = bool(request and (request.delivery_info or {}).get("redelivered"))
+    claimable = (
+        Q(status=Job.Status.QUEUED)
+        | Q(status=Job.Status.RETRYING, next_retry_at__lte=now + RETRY_CLOCK_SLACK)
+        | Q(
+            status=Job.Status.RUNNING,
+            started_at__lt=now - selectors.job_running_lease(model),
+        )
     )
     if task_id:
-        claimable |= Q(status=Job.Status.RUNNING, task_id=task_id)
+        claimable |= Q(status=Job.Status.RETRYING, task_id=task_id)
+        if redelivered:
+            claimable |= Q(status=Job.Status.RUNNING, task_id=task_id)
     claimed = model.objects.filter(claimable, pk=job.pk).update(
         status=Job.Status.RUNNING,
         attempts=F("attempts") + 1,
@@ -106,8 +119,16 @@ def job_start(job: Job) -> bool:
         return False
     job.refresh_from_db()
     if job.attempts > job.max_attempts:
-        # Each earlier attempt died with its worker; stop before it loops forever.
-        job_fail(job, f"Stopped after {job.max_attempts} attempts.")
+        # Every earlier attempt ended without finishing (its worker was killed
+        # or crashed): stop before it loops forever.
+        message = (
+            f"Stopped after {job.max_attempts} attempts: each one was interrupted "
+            "before it could finish."
+        )
+        if on_give_up:
+            on_give_up(message)
+        else:
+            job_fail(job, message)
         return False
     return True
 
@@ -196,9 +217,11 @@ def jobs_sweep() -> int:
     lease = timedelta(seconds=settings.JOB_QUEUED_LEASE)
     swept = 0
     for model in selectors.job_models():
-        stuck = model.objects.filter(
-            Q(status=Job.Status.QUEUED, enqueued_at__lt=now - lease)
-            | Q(status=Job.Status.QUEUED, enqueued_at__isnull=True)
+        # Each branch also waits a lease after the last publish, so a job the
+        # sweeper just published is not published again at the next sweep.
+        published_long_ago = Q(enqueued_at__lt=now - lease) | Q(enqueued_at__isnull=True)
+        stuck = model.objects.filter(published_long_ago).filter(
+            Q(status=Job.Status.QUEUED)
             | Q(status=Job.Status.RETRYING, next_retry_at__lt=now - lease)
             | Q(
                 status=Job.Status.RUNNING,

@@ -163,6 +163,15 @@ def charge(
     return record
 
 
+def charge_lookup(*, idempotency_key: str) -> GatewayCharge | None:
+    """What became of the charge made under this key, if any (no new charge).
+
+    Processors offer such a look-up for exactly this case: the last answer
+    was lost, and only the processor knows whether the card was charged.
+    """
+    return GatewayCharge.objects.filter(idempotency_key=idempotency_key).first()
+
+
 def _behaviour(number: str) -> str:
     behaviour = _BEHAVIOURS.get(number, "succeed")
     if behaviour in _DEMO_ONLY and not settings.DEMO_MODE:

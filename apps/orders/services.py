@@ -1,3 +1,4 @@
+import functools
 import logging
 from datetime import timedelta
 from decimal import Decimal
@@ -92,7 +93,10 @@ def payment_process(*, payment: Payment) -> None:
     Redelivered or duplicated messages find the payment claimed or final and
     return. Raises RetryLater after a transient gateway failure.
     """
-    if payment.is_final or not jobs.job_start(payment):
+    if payment.is_final:
+        return
+    give_up = functools.partial(_payment_settle_or_fail, payment, code="interrupted")
+    if not jobs.job_start(payment, on_give_up=give_up):
         return
     jobs.job_progress(payment, progress=30, stage="Charging the card")
     try:
@@ -145,13 +149,23 @@ def _payment_retry_or_fail(payment: Payment, reason: str, code: str) -> int | No
     payment.save(update_fields=["failure_code"])
     if payment.attempts < payment.max_attempts:
         return jobs.job_retry_or_fail(payment, reason)
-    _payment_failed(
-        payment,
-        message=f"Gave up after {payment.attempts} attempts ({reason}).",
-        code=code,
-        dead_letter=True,
+    _payment_settle_or_fail(
+        payment, f"Gave up after {payment.attempts} attempts ({reason}).", code=code
     )
     return None
+
+
+def _payment_settle_or_fail(payment: Payment, message: str, *, code: str) -> None:
+    """End a payment out of attempts: paid if the gateway did charge, else failed.
+
+    The last attempt may have timed out after the card was charged; failing
+    the payment then would let the user pay a second time.
+    """
+    charge = gateway.charge_lookup(idempotency_key=payment.idempotency_key)
+    if charge is not None and charge.status == charge.Status.SUCCEEDED:
+        _payment_succeeded(payment, charge_id=charge.charge_id)
+    else:
+        _payment_failed(payment, message=message, code=code, dead_letter=True)
 
 
 @transaction.atomic

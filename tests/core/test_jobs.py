@@ -117,10 +117,13 @@ def test_sweeper_republishes_stuck_jobs_and_leaves_the_rest(
     done = queue_email(user, "e")
     OutgoingEmail.objects.filter(pk=stuck_queued.pk).update(enqueued_at=long_ago)
     OutgoingEmail.objects.filter(pk=stuck_running.pk).update(
-        status=Job.Status.RUNNING, started_at=long_ago, attempts=1
+        status=Job.Status.RUNNING, started_at=long_ago, attempts=1, enqueued_at=long_ago
     )
     OutgoingEmail.objects.filter(pk=stuck_retrying.pk).update(
-        status=Job.Status.RETRYING, next_retry_at=long_ago, attempts=1
+        status=Job.Status.RETRYING,
+        next_retry_at=long_ago,
+        attempts=1,
+        enqueued_at=long_ago,
     )
     OutgoingEmail.objects.filter(pk=done.pk).update(
         status=Job.Status.SUCCEEDED, enqueued_at=long_ago

@@ -7,10 +7,10 @@ from django.core import mail
 from django.utils import timezone
 
 from apps.core import services as jobs
-from apps.core.exceptions import RetryLater
 from apps.notifications.models import OutgoingEmail
 from apps.orders import services, tasks
 from apps.orders.models import GatewayCharge, Order, Payment
+from tests.orders.attempts import exhaust, process
 
 pytestmark = pytest.mark.django_db
 
@@ -32,21 +32,6 @@ def order(user, products):
 def start(order, card, capture):
     with capture(execute=False):
         return services.payment_start(order=order, card_number=card)
-
-
-def exhaust(payment):
-    """Run every attempt the payment is allowed."""
-    for _ in range(payment.max_attempts):
-        process(payment)
-
-
-def process(payment):
-    """One attempt, as the worker runs it; the countdown if it asked to retry."""
-    try:
-        services.payment_process(payment=Payment.objects.get(pk=payment.pk))
-    except RetryLater as retry:
-        return retry.countdown
-    return None
 
 
 def test_order_total_comes_from_server_prices_and_lines_keep_them(order, products):
@@ -279,7 +264,8 @@ def test_sweeper_finishes_a_payment_whose_worker_died_mid_charge(
     payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
     jobs.job_start(payment)  # A worker claimed it, then died.
     Payment.objects.filter(pk=payment.pk).update(
-        started_at=timezone.now() - timedelta(minutes=5)
+        enqueued_at=timezone.now() - timedelta(minutes=5),
+        started_at=timezone.now() - timedelta(minutes=5),
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs.jobs_sweep() == 1
@@ -309,3 +295,94 @@ def test_seed_demo_command_is_safe_to_run_twice(db):
         User.objects.filter(email__in=["demo@example.com", "admin@example.com"]).count()
         == 2
     )
+
+
+def test_last_attempt_timing_out_after_the_charge_ends_paid_not_failed(
+    order, django_capture_on_commit_callbacks, settings
+):
+    # The fifth attempt is charged but its answer is lost: failing it would
+    # let the user pay again with another card.
+    settings.DEMO_MODE = True
+    payment = start(order, LOST_RESPONSE, django_capture_on_commit_callbacks)
+    Payment.objects.filter(pk=payment.pk).update(attempts=payment.max_attempts - 1)
+    assert process(payment) is None
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("succeeded", 5)
+    assert order.status == Order.Status.PAID
+    assert payment.charge_id == GatewayCharge.objects.get().charge_id
+
+
+def test_payment_interrupted_on_every_attempt_fails_the_order_for_the_user(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    # Five attempts claimed it and died without a word (killed workers).
+    Payment.objects.filter(pk=payment.pk).update(
+        status="running",
+        attempts=payment.max_attempts,
+        started_at=timezone.now() - timedelta(hours=1),
+    )
+    assert process(payment) is None
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert payment.status == "failed"
+    assert payment.error_message.startswith("Stopped after 5 attempts")
+    assert payment.dead_lettered_at is not None
+    assert order.status == Order.Status.PAYMENT_FAILED  # Payable again.
+    assert OutgoingEmail.objects.filter(template="payment_failed").count() == 1
+    assert not GatewayCharge.objects.exists()
+
+
+def test_interrupted_payment_whose_card_was_charged_ends_paid(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    process(payment)  # Charged and paid...
+    Payment.objects.filter(pk=payment.pk).update(  # ...then, say, a restore.
+        status="running",
+        attempts=payment.max_attempts,
+        started_at=timezone.now() - timedelta(hours=1),
+    )
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.PROCESSING)
+    process(payment)
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert GatewayCharge.objects.count() == 1
+
+
+def test_stray_message_cannot_run_a_retry_before_it_is_due(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, FAILS_TWICE, django_capture_on_commit_callbacks)
+    process(payment)
+    tasks.payment_process(payment.pk)  # A duplicate, early, with no task id.
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("retrying", 1)
+
+
+def test_same_message_again_leaves_a_running_payment_alone_unless_redelivered(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    jobs.job_start(payment)
+    # The message that claimed it, delivered a second time while the first
+    # run may still be alive (no redelivered flag): hands off.
+    tasks.payment_process.apply(args=[payment.pk], task_id=payment.task_id)
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("running", 1)
+    assert not GatewayCharge.objects.exists()
+
+
+def test_sweeper_does_not_republish_what_it_just_published(
+    order, django_capture_on_commit_callbacks
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    jobs.job_start(payment)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    Payment.objects.filter(pk=payment.pk).update(
+        enqueued_at=long_ago, started_at=long_ago
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert jobs.jobs_sweep() == 1
+        assert jobs.jobs_sweep() == 0

@@ -1,4 +1,3 @@
-import contextlib
 import uuid
 
 import pytest
@@ -8,6 +7,7 @@ from apps.core.exceptions import RetryLater
 from apps.orders import services
 from apps.orders.models import Order, Payment
 from tests.factories import UserFactory
+from tests.orders.attempts import exhaust
 
 pytestmark = pytest.mark.django_db
 
@@ -178,9 +178,7 @@ def test_dead_letter_admin_action_queues_the_payment_again(
 ):
     with django_capture_on_commit_callbacks():
         payment = services.payment_start(order=order, card_number="4000000000000127")
-    for _ in range(payment.max_attempts):
-        with contextlib.suppress(RetryLater):
-            services.payment_process(payment=Payment.objects.get(pk=payment.pk))
+    exhaust(payment)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     changelist = reverse("admin:orders_deadletterpayment_changelist")
     assert f"Payment #{payment.pk}" in client.get(changelist).content.decode()
