@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -243,7 +244,7 @@ CELERY_TASK_TIME_LIMIT = 25
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 # Quick: emails and notifications. Heavy: reports, images, imports.
-# Critical: payments. One worker consumes all three unless you split them.
+# Critical: payments. One worker consumes all three unless you split them (-Q).
 CELERY_TASK_DEFAULT_QUEUE = "quick"
 CELERY_TASK_ROUTES = {
     "apps.notifications.tasks.*": {"queue": "quick"},
@@ -255,7 +256,8 @@ CELERY_TASK_ROUTES = {
     "apps.reports.tasks.*": {"queue": "heavy"},
     "apps.uploads.tasks.*": {"queue": "heavy"},
 }
-CELERY_WORKER_QUEUES = "quick,heavy,critical"
+# Declared, so that a worker started without -Q consumes all three.
+CELERY_TASK_QUEUES = [Queue("quick"), Queue("heavy"), Queue("critical")]
 # Job rows are what users read; Celery's own result is kept only when a task
 # fails, for staff in the admin.
 CELERY_RESULT_BACKEND = "django-db"
@@ -263,23 +265,22 @@ CELERY_RESULT_EXTENDED = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED = True
 CELERY_RESULT_EXPIRES = 7 * 86400
-CELERY_TASK_TRACK_STARTED = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat syncs these into the database at start (edits to them in the admin last
+# until then); it also adds celery.backend_cleanup, daily at 04:00, by itself
+# because results expire (CELERY_RESULT_EXPIRES).
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-jobs": {
         # Every minute.
         "task": "apps.core.tasks.jobs_sweep",
         "schedule": crontab(),
+        # A sweep not started within its minute is dropped; the next one covers it.
+        "options": {"expires": 60},
     },
     "flag-stale-orders": {
         # Every 15 minutes: tell staff about orders stuck awaiting payment.
         "task": "apps.orders.tasks.orders_flag_stale",
         "schedule": crontab(minute="*/15"),
-    },
-    "celery-backend-cleanup": {
-        # Every day at 04:00 UTC: delete expired task results.
-        "task": "celery.backend_cleanup",
-        "schedule": crontab(hour=4, minute=0),
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

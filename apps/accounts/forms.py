@@ -23,13 +23,15 @@ class SignUpForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
+    EMAIL_TAKEN = (
+        "An account with this address already exists. Log in, or reset the "
+        "password if you forgot it."
+    )
+
     def clean_email(self):
         email = User.objects.normalize_email(self.cleaned_data["email"])
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "An account with this address already exists. Log in, or reset "
-                "the password if you forgot it."
-            )
+            raise forms.ValidationError(self.EMAIL_TAKEN)
         return email
 
     def clean(self):

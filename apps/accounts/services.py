@@ -1,13 +1,17 @@
 from uuid import uuid4
 
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts import tokens
 from apps.accounts.models import User
 from apps.notifications import services as notifications
+
+
+class EmailTaken(Exception):
+    """Another account has this address (two sign-ups raced each other)."""
 
 
 class VerificationLinkInvalid(Exception):
@@ -17,7 +21,11 @@ class VerificationLinkInvalid(Exception):
 @transaction.atomic
 def user_register(*, email: str, password: str, base_url: str) -> User:
     """Create the account and queue its welcome email, sent once per user."""
-    user = User.objects.create_user(email=email, password=password)
+    try:
+        with transaction.atomic():  # A savepoint: a lost race rolls back alone.
+            user = User.objects.create_user(email=email, password=password)
+    except IntegrityError as exc:
+        raise EmailTaken from exc
     notifications.email_queue(
         owner=user,
         template="welcome",

@@ -15,13 +15,17 @@ def signup(request):
         return redirect("accounts:welcome")
     form = forms.SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.user_register(
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-            base_url=request.build_absolute_uri("/"),
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("accounts:welcome")
+        try:
+            user = services.user_register(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                base_url=request.build_absolute_uri("/"),
+            )
+        except services.EmailTaken:
+            form.add_error("email", form.EMAIL_TAKEN)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("accounts:welcome")
     return render(request, "accounts/signup.html", {"form": form})
 
 

@@ -31,7 +31,9 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
     job_models = selectors.job_models()
     for model in job_models:
         if model.task_name not in app.tasks:  # Also catches a mistyped path.
-            error(f"{model.__name__}.task_name {model.task_name} is no task.", "core.E005")
+            error(
+                f"{model.__name__}.task_name {model.task_name}: no task.", "core.E005"
+            )
     for name, task in sorted(app.tasks.items()):
         if name.startswith("celery."):
             continue  # Celery's own tasks run on the global limits checked below.

@@ -219,7 +219,9 @@ def jobs_sweep() -> int:
     for model in selectors.job_models():
         # Each branch also waits a lease after the last publish, so a job the
         # sweeper just published is not published again at the next sweep.
-        published_long_ago = Q(enqueued_at__lt=now - lease) | Q(enqueued_at__isnull=True)
+        published_long_ago = Q(enqueued_at__lt=now - lease) | Q(
+            enqueued_at__isnull=True
+        )
         stuck = model.objects.filter(published_long_ago).filter(
             Q(status=Job.Status.QUEUED)
             | Q(status=Job.Status.RETRYING, next_retry_at__lt=now - lease)

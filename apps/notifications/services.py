@@ -70,6 +70,14 @@ def email_deliver(*, email: OutgoingEmail) -> None:
     except smtplib.SMTPRecipientsRefused:
         jobs.job_fail(email, f"The mail server refused the address {email.to_address}.")
         return
+    except smtplib.SMTPResponseException as exc:
+        if exc.smtp_code >= 500:  # Permanent: sending again gets the same answer.
+            jobs.job_fail(
+                email, f"The mail server refused the email ({exc.smtp_code})."
+            )
+            return
+        logger.warning("Email %s not sent: %s", email.pk, exc)
+        delay = jobs.job_retry_or_fail(email, "mail server busy")
     except (smtplib.SMTPException, OSError) as exc:
         logger.warning("Email %s not sent: %s", email.pk, exc)
         delay = jobs.job_retry_or_fail(email, "mail server unreachable")

@@ -5,10 +5,11 @@ from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts import selectors as accounts
 from apps.accounts.models import User
 from apps.core import services as jobs
 from apps.core.exceptions import RetryLater
@@ -48,11 +49,16 @@ def order_place(*, owner: User, quantities: dict[int, int], checkout_token) -> O
     ]
     if not lines:
         raise ValueError("An order needs at least one product.")
-    order = Order.objects.create(
-        owner=owner,
-        checkout_token=checkout_token,
-        total=sum((line.line_total for line in lines), Decimal("0")).quantize(CENT),
-    )
+    try:
+        with transaction.atomic():  # A savepoint: a lost race rolls back alone.
+            order = Order.objects.create(
+                owner=owner,
+                checkout_token=checkout_token,
+                total=sum((ln.line_total for ln in lines), Decimal("0")).quantize(CENT),
+            )
+    except IntegrityError:
+        # The same form, submitted twice at once: the other request won.
+        return Order.objects.get(owner=owner, checkout_token=checkout_token)
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
@@ -205,19 +211,21 @@ def _payment_failed(
     logger.info("Payment %s failed for good: %s", payment.pk, message)
 
 
+@transaction.atomic
 def orders_flag_stale() -> list[Order]:
     """Flag orders unpaid for longer than ORDER_STALE_AFTER and tell staff once.
 
-    Each order is claimed with a conditional UPDATE, so overlapping runs (two
-    beats, a slow run) flag and report it only once.
+    Flags and emails commit together, and each order is claimed with a
+    conditional UPDATE, so overlapping runs (two beats, a slow run) report it
+    once, and a crash reports it on the next run.
     """
-    cutoff = timezone.now() - timedelta(minutes=settings.ORDER_STALE_AFTER)
+    now = timezone.now()
+    cutoff = now - timedelta(minutes=settings.ORDER_STALE_AFTER)
     candidates = Order.objects.filter(
         status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PROCESSING],
         created_at__lt=cutoff,
         flagged_stale_at__isnull=True,
     ).values_list("pk", flat=True)
-    now = timezone.now()
     flagged = [
         pk
         for pk in candidates[:200]
@@ -226,21 +234,21 @@ def orders_flag_stale() -> list[Order]:
         )
     ]
     orders = list(Order.objects.filter(pk__in=flagged).select_related("owner"))
-    if orders:
-        with transaction.atomic():
-            for staff in User.objects.filter(is_staff=True, is_active=True):
-                notifications.email_queue(
-                    owner=staff,
-                    template="orders_stale",
-                    context={
-                        "orders": orders,
-                        "stale_after": settings.ORDER_STALE_AFTER,
-                        "admin_url": settings.SITE_URL
-                        + reverse("admin:orders_order_changelist")
-                        + "?flagged=yes",
-                    },
-                )
-        logger.warning("%s orders await payment too long", len(orders))
+    if not orders:
+        return []
+    for staff in accounts.staff_users():
+        notifications.email_queue(
+            owner=staff,
+            template="orders_stale",
+            context={
+                "orders": orders,
+                "stale_after": settings.ORDER_STALE_AFTER,
+                "admin_url": settings.SITE_URL
+                + reverse("admin:orders_order_changelist")
+                + "?flagged=yes",
+            },
+        )
+    logger.warning("%s orders await payment too long", len(orders))
     return orders
 
 

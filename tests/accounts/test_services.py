@@ -95,3 +95,14 @@ def test_seed_demo_is_safe_to_run_twice():
     assert demo.check_password("pw-demo-2")
     assert demo.is_staff
     assert demo.email_verified_at <= timezone.now() + timedelta(seconds=1)
+
+
+def test_second_registration_of_an_address_is_refused_cleanly(password):
+    # What the loser of two simultaneous sign-ups sees, after both forms passed.
+    services.user_register(email="race@example.com", password=password, base_url="/")
+    with pytest.raises(services.EmailTaken):
+        services.user_register(
+            email="RACE@example.com", password=password, base_url="/"
+        )
+    assert User.objects.filter(email="race@example.com").count() == 1
+    assert OutgoingEmail.objects.count() == 1

@@ -31,9 +31,21 @@ def test_results_go_to_the_database_and_beat_uses_the_database_scheduler():
     assert app.conf.beat_scheduler == (
         "django_celery_beat.schedulers:DatabaseScheduler"
     )
-    assert "celery.backend_cleanup" in {
-        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
-    }
+    assert app.conf.result_expires == 7 * 86400
+
+
+# The scheduler closes the connection, as beat does between syncs.
+@pytest.mark.django_db(transaction=True)
+def test_beat_schedules_the_settings_entries_and_a_daily_result_cleanup():
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    DatabaseScheduler(app=app, lazy=False)  # What `celery beat` does at start.
+    tasks = dict(PeriodicTask.objects.values_list("name", "task"))
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert tasks[name] == entry["task"]
+    cleanup = PeriodicTask.objects.get(task="celery.backend_cleanup")
+    assert (cleanup.crontab.hour, cleanup.crontab.minute) == ("4", "0")
 
 
 @pytest.mark.parametrize(
@@ -50,7 +62,11 @@ def test_results_go_to_the_database_and_beat_uses_the_database_scheduler():
 def test_tasks_are_routed_to_their_queue(task_name, queue):
     route = app.amqp.router.route({}, task_name)
     assert route["queue"].name == queue
-    assert queue in settings.CELERY_WORKER_QUEUES.split(",")
+    assert queue in [q.name for q in settings.CELERY_TASK_QUEUES]
+
+
+def test_a_worker_without_queue_options_consumes_every_queue():
+    assert {q.name for q in app.amqp.queues.values()} == {"quick", "heavy", "critical"}
 
 
 def test_every_beat_entry_names_a_registered_task():

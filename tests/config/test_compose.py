@@ -130,7 +130,7 @@ def test_worker_consumes_exactly_the_queues_the_settings_name(services):
         "--queues=quick,heavy,critical",
     ]
     queues = option(command, "--queues").split(",")
-    assert queues == settings.CELERY_WORKER_QUEUES.split(",")
+    assert queues == [queue.name for queue in settings.CELERY_TASK_QUEUES]
 
 
 def test_worker_queues_cover_every_routed_queue(services):
