@@ -170,7 +170,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # passes `manage.py check --deploy`. Compose serves plain HTTP on localhost.
 
 HTTPS = env.bool("HTTPS", default=False)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if HTTPS:
+    # Trusted only behind the TLS proxy, which sets it; without one, any
+    # client could claim https.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = HTTPS
 # Probes call these over plain HTTP from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

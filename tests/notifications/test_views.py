@@ -24,8 +24,10 @@ def test_user_sees_only_their_own_emails(client, user):
     assert response.status_code == 404
 
 
-def test_staff_see_every_email(client, user):
+def test_staff_see_every_email_that_is_not_private(client, user):
     theirs = email_for(user)
+    theirs.template = "order_paid"
+    theirs.save()
     client.force_login(UserFactory(is_staff=True))
     response = client.get(reverse("notifications:email_detail", args=[theirs.pk]))
     assert response.status_code == 200
@@ -69,3 +71,23 @@ def test_email_html_is_shown_in_a_sandbox_without_scripts(client, user):
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert email.body_text in page
+
+
+def test_staff_cannot_read_other_peoples_password_reset_links(client, user):
+    reset = services.email_queue(
+        owner=user,
+        template="password_reset",
+        context={"uid": "x", "token": "y", "protocol": "http", "domain": "testserver"},
+    )
+    receipt = email_for(user)
+    receipt.template = "order_paid"
+    receipt.save()
+    client.force_login(UserFactory(is_staff=True))
+    assert (
+        client.get(reverse("notifications:email_detail", args=[reset.pk])).status_code
+        == 404
+    )
+    assert (
+        client.get(reverse("notifications:email_detail", args=[receipt.pk])).status_code
+        == 200
+    )

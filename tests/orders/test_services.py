@@ -282,7 +282,8 @@ def test_sweeper_leaves_a_payment_running_within_its_lease(
     assert jobs.jobs_sweep() == 0
 
 
-def test_seed_demo_command_is_safe_to_run_twice(db):
+def test_seed_demo_command_is_safe_to_run_twice(db, settings):
+    settings.DEMO_MODE = True
     from django.core.management import call_command
 
     from apps.accounts.models import User
@@ -386,3 +387,11 @@ def test_sweeper_does_not_republish_what_it_just_published(
     with django_capture_on_commit_callbacks(execute=False):
         assert jobs.jobs_sweep() == 1
         assert jobs.jobs_sweep() == 0
+
+
+def test_seed_demo_refuses_outside_demo_mode(db, settings):
+    from django.core.management import CommandError, call_command
+
+    settings.DEMO_MODE = False
+    with pytest.raises(CommandError, match="DEMO_MODE"):
+        call_command("seed_demo")
