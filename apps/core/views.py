@@ -1,10 +1,12 @@
 import logging
+from urllib.parse import urlencode, urlsplit
 
 from celery import current_app
+from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render, resolve_url
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -76,7 +78,14 @@ class JobStatusView(LoginRequiredMixin, View):
     failed_template = ""
 
     def get(self, request, pk):
-        job = get_object_or_404(self.model, pk=pk, owner=request.user)
+        job = self.model.objects.filter(pk=pk, owner=request.user).first()
+        if job is None:
+            if _is_htmx(request):
+                # 286 tells htmx to stop polling; the box says why.
+                return HttpResponse(
+                    '<p class="job-error">This job no longer exists.</p>', status=286
+                )
+            raise Http404
         return render(request, self.template_name, self.get_context(job))
 
     def get_context(self, job):
@@ -86,3 +95,19 @@ class JobStatusView(LoginRequiredMixin, View):
             "done_template": self.done_template,
             "failed_template": self.failed_template,
         }
+
+    def handle_no_permission(self):
+        if _is_htmx(self.request):
+            # A poll after the session expired: send the whole page to the
+            # login form, rather than the login form into the status box.
+            page = urlsplit(self.request.headers.get("HX-Current-URL", "")).path
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = (
+                f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': page or '/'})}"
+            )
+            return response
+        return super().handle_no_permission()
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"

@@ -32,9 +32,11 @@ def mailbox_list(request):
 
 
 def _mailbox_context(request):
-    emails = selectors.mailbox_emails(user=request.user)
+    emails = list(selectors.mailbox_emails(user=request.user)[: MAILBOX_PAGE_SIZE + 1])
     return {
         "emails": emails[:MAILBOX_PAGE_SIZE],
+        "more_emails": len(emails) > MAILBOX_PAGE_SIZE,
+        "page_size": MAILBOX_PAGE_SIZE,
         "shows_everyone": settings.DEBUG or request.user.is_staff,
     }
 

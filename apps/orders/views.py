@@ -46,6 +46,9 @@ def order_detail(request, pk, payment_form=None):
 @require_POST
 def order_pay(request, pk):
     order = get_object_or_404(selectors.orders_of(request.user), pk=pk)
+    if order.status == order.Status.PAID:
+        messages.info(request, "This order is already paid.")
+        return redirect("orders:detail", pk=order.pk)
     form = forms.PaymentForm(request.POST)
     if not form.is_valid():
         return order_detail(request, pk, payment_form=form)
@@ -54,7 +57,7 @@ def order_pay(request, pk):
             order=order, card_number=form.cleaned_data["card_number"]
         )
     except services.OrderNotPayable:
-        messages.info(request, "This order is already paid.")
+        messages.info(request, "A payment for this order is already under way.")
     return redirect("orders:detail", pk=order.pk)
 
 

@@ -71,3 +71,27 @@ def test_status_fragment_needs_login(client, user):
     response = client.get(reverse("notifications:email_status", args=[email.pk]))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_status_poll_after_the_session_expired_sends_the_page_to_login(client, user):
+    email = make_email(user)
+    response = client.get(
+        reverse("notifications:email_status", args=[email.pk]),
+        headers={
+            "HX-Request": "true",
+            "HX-Current-URL": "http://testserver/accounts/welcome/",
+        },
+    )
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == "/accounts/login/?next=%2Faccounts%2Fwelcome%2F"
+
+
+def test_status_poll_for_a_job_that_is_gone_stops_polling(client, user):
+    email = make_email(user)
+    client.force_login(user)
+    url = reverse("notifications:email_status", args=[email.pk])
+    email.delete()
+    response = client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 286  # htmx: stop polling.
+    assert b"no longer exists" in response.content
+    assert client.get(url).status_code == 404

@@ -192,3 +192,18 @@ def test_dead_letter_admin_action_queues_the_payment_again(
     assert len(published) == 1
     payment.refresh_from_db()
     assert payment.status == "queued"
+
+
+def test_paying_a_paid_order_again_says_so(
+    client, user, order, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.payment_start(order=order, card_number="4242424242424242")
+    client.force_login(user)
+    response = client.post(
+        reverse("orders:pay", args=[order.pk]),
+        {"card_number": "4242424242424242"},
+        follow=True,
+    )
+    assert "This order is already paid." in response.content.decode()
+    assert Payment.objects.count() == 1
