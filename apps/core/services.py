@@ -217,17 +217,21 @@ def jobs_sweep() -> int:
     lease = timedelta(seconds=settings.JOB_QUEUED_LEASE)
     swept = 0
     for model in selectors.job_models():
-        # Each branch also waits a lease after the last publish, so a job the
-        # sweeper just published is not published again at the next sweep.
-        published_long_ago = Q(enqueued_at__lt=now - lease) | Q(
-            enqueued_at__isnull=True
-        )
-        stuck = model.objects.filter(published_long_ago).filter(
-            Q(status=Job.Status.QUEUED)
-            | Q(status=Job.Status.RETRYING, next_retry_at__lt=now - lease)
+        running_lease = selectors.job_running_lease(model)
+        # Each branch also waits its lease after the last publish, so a job
+        # the sweeper just published is not published again at the next sweep.
+        stuck = model.objects.filter(
+            Q(status=Job.Status.QUEUED, enqueued_at__lt=now - lease)
+            | Q(status=Job.Status.QUEUED, enqueued_at__isnull=True)
+            | Q(
+                status=Job.Status.RETRYING,
+                next_retry_at__lt=now - lease,
+                enqueued_at__lt=now - lease,
+            )
             | Q(
                 status=Job.Status.RUNNING,
-                started_at__lt=now - selectors.job_running_lease(model),
+                started_at__lt=now - running_lease,
+                enqueued_at__lt=now - running_lease,
             )
         )
         for job in stuck.order_by("pk")[:500]:
