@@ -1,7 +1,7 @@
 """
 A small SMTP server on loopback for the worker tests: it speaks just enough of
 the protocol for Django's SMTP backend, keeps what it receives, and can take
-its time answering, to hold a task mid-send.
+its time answering, to hold a task mid-send, or refuse what it is sent.
 """
 
 import socketserver
@@ -19,8 +19,11 @@ class _Session(socketserver.StreamRequestHandler):
         for line in self.rfile:
             if data is not None:
                 if line in (b".\r\n", b".\n"):
-                    server.messages.append(message_from_bytes(b"".join(data)))
-                    data = None
+                    message, data = b"".join(data), None
+                    if server.refuse_with:
+                        self.reply(server.refuse_with)
+                        continue
+                    server.messages.append(message_from_bytes(message))
                     self.reply(b"250 queued")
                 else:
                     data.append(line[1:] if line.startswith(b"..") else line)
@@ -43,9 +46,11 @@ class SMTPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, delay: float = 0):
+    def __init__(self, delay: float = 0, refuse_with: bytes = b""):
+        """`refuse_with`, e.g. b"554 no": the answer to every message instead of 250."""
         super().__init__(("127.0.0.1", 0), _Session)
         self.delay = delay
+        self.refuse_with = refuse_with
         self.messages = []
         self.port = self.server_address[1]
         self.url = f"smtp://127.0.0.1:{self.port}"

@@ -1,9 +1,12 @@
+from datetime import timedelta
 from uuid import uuid4
 
+from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timeuntil
 
 from apps.accounts import tokens
 from apps.accounts.models import User
@@ -29,7 +32,7 @@ def user_register(*, email: str, password: str, base_url: str) -> User:
     notifications.email_queue(
         owner=user,
         template="welcome",
-        context={"verify_url": _verify_url(user, base_url)},
+        context=_verification_context(user, base_url),
         idempotency_key=f"welcome:{user.pk}",
     )
     return user
@@ -41,7 +44,7 @@ def user_send_verification(*, user: User, base_url: str) -> None:
     notifications.email_queue(
         owner=user,
         template="verify_email",
-        context={"verify_url": _verify_url(user, base_url)},
+        context=_verification_context(user, base_url),
         idempotency_key=f"verify:{user.pk}:{uuid4()}",
     )
 
@@ -73,6 +76,14 @@ def user_seed_demo(*, email: str, password: str, is_staff: bool = False) -> User
     return user
 
 
-def _verify_url(user: User, base_url: str) -> str:
-    path = reverse("accounts:verify_email", args=[tokens.make_verification_token(user)])
-    return base_url.rstrip("/") + path
+def _verification_context(user: User, base_url: str) -> dict:
+    token = tokens.make_verification_token(user)
+    now = timezone.now()
+    return {
+        "verify_url": base_url.rstrip("/")
+        + reverse("accounts:verify_email", args=[token]),
+        # "3 days", from EMAIL_VERIFICATION_MAX_AGE.
+        "valid_for": timeuntil(
+            now + timedelta(seconds=settings.EMAIL_VERIFICATION_MAX_AGE), now
+        ),
+    }

@@ -85,7 +85,7 @@ def job_start(job: Job, *, on_give_up: Callable[[str], None] | None = None) -> b
     child was killed and acks_late + reject_on_worker_lost gave it back).
     The claim is one conditional UPDATE, so two deliveries cannot both win it.
 
-    A job past its attempt cap is given up instead: `on_give_up(message)` must
+    A job past its attempt cap is given up instead: `on_give_up(message=...)` must
     end it failed (the default, job_fail, does just that).
     """
     now = timezone.now()
@@ -126,9 +126,9 @@ def job_start(job: Job, *, on_give_up: Callable[[str], None] | None = None) -> b
             "before it could finish."
         )
         if on_give_up:
-            on_give_up(message)
+            on_give_up(message=message)
         else:
-            job_fail(job, message)
+            job_fail(job, message=message)
         return False
     return True
 
@@ -160,7 +160,7 @@ def job_succeed(job: Job, *, stage: str = "Done", **fields) -> None:
     )
 
 
-def job_fail(job: Job, message: str) -> None:
+def job_fail(job: Job, *, message: str) -> None:
     """End the job for good, with a message the user can act on."""
     job.status = Job.Status.FAILED
     job.error_message = message[:500]
@@ -178,7 +178,7 @@ def job_fail(job: Job, message: str) -> None:
     )
 
 
-def job_retry_or_fail(job: Job, reason: str) -> int | None:
+def job_retry_or_fail(job: Job, *, reason: str) -> int | None:
     """Record a transient failure; return seconds until the next attempt.
 
     `reason` is short and lower-case ("processing error"): pages show it as
@@ -186,7 +186,7 @@ def job_retry_or_fail(job: Job, reason: str) -> int | None:
     with the job failed, when this was the last attempt allowed.
     """
     if job.attempts >= job.max_attempts:
-        job_fail(job, f"Gave up after {job.attempts} attempts ({reason}).")
+        job_fail(job, message=f"Gave up after {job.attempts} attempts ({reason}).")
         return None
     delay = retry_delay(job.attempts, base=job.retry_backoff, cap=job.retry_backoff_max)
     job.status = Job.Status.RETRYING

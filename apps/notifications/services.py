@@ -66,21 +66,23 @@ def email_deliver(*, email: OutgoingEmail) -> None:
     try:
         message.send()
     except SoftTimeLimitExceeded:
-        delay = jobs.job_retry_or_fail(email, "mail server too slow")
+        delay = jobs.job_retry_or_fail(email, reason="mail server too slow")
     except smtplib.SMTPRecipientsRefused:
-        jobs.job_fail(email, f"The mail server refused the address {email.to_address}.")
+        jobs.job_fail(
+            email, message=f"The mail server refused the address {email.to_address}."
+        )
         return
     except smtplib.SMTPResponseException as exc:
         if exc.smtp_code >= 500:  # Permanent: sending again gets the same answer.
             jobs.job_fail(
-                email, f"The mail server refused the email ({exc.smtp_code})."
+                email, message=f"The mail server refused the email ({exc.smtp_code})."
             )
             return
         logger.warning("Email %s not sent: %s", email.pk, exc)
-        delay = jobs.job_retry_or_fail(email, "mail server busy")
+        delay = jobs.job_retry_or_fail(email, reason="mail server busy")
     except (smtplib.SMTPException, OSError) as exc:
         logger.warning("Email %s not sent: %s", email.pk, exc)
-        delay = jobs.job_retry_or_fail(email, "mail server unreachable")
+        delay = jobs.job_retry_or_fail(email, reason="mail server unreachable")
     else:
         jobs.job_succeed(email, stage="Delivered", sent_at=timezone.now())
         logger.info("Email %s sent to %s", email.pk, email.to_address)

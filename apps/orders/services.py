@@ -154,14 +154,16 @@ def _payment_retry_or_fail(payment: Payment, reason: str, code: str) -> int | No
     payment.failure_code = code
     payment.save(update_fields=["failure_code"])
     if payment.attempts < payment.max_attempts:
-        return jobs.job_retry_or_fail(payment, reason)
+        return jobs.job_retry_or_fail(payment, reason=reason)
     _payment_settle_or_fail(
-        payment, f"Gave up after {payment.attempts} attempts ({reason}).", code=code
+        payment,
+        message=f"Gave up after {payment.attempts} attempts ({reason}).",
+        code=code,
     )
     return None
 
 
-def _payment_settle_or_fail(payment: Payment, message: str, *, code: str) -> None:
+def _payment_settle_or_fail(payment: Payment, *, message: str, code: str) -> None:
     """End a payment out of attempts: paid if the gateway did charge, else failed.
 
     The last attempt may have timed out after the card was charged; failing
@@ -197,7 +199,7 @@ def _payment_failed(
     payment.failure_code = code
     payment.dead_lettered_at = timezone.now() if dead_letter else None
     payment.save(update_fields=["failure_code", "dead_lettered_at"])
-    jobs.job_fail(payment, message)
+    jobs.job_fail(payment, message=message)
     order = Order.objects.select_for_update().get(pk=payment.order_id)
     order.status = Order.Status.PAYMENT_FAILED
     order.save(update_fields=["status"])

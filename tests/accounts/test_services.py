@@ -27,6 +27,7 @@ def test_register_queues_one_welcome_email_after_commit(
     assert welcome.status == "succeeded"
     assert "http://testserver/accounts/verify/" in welcome.body_text
     assert "http://testserver/accounts/verify/" in welcome.body_html
+    assert "The link works for 3\xa0days." in welcome.body_text
     assert [m.to for m in mail.outbox] == [["ada@example.com"]]
     assert mail.outbox[0].alternatives[0].mimetype == "text/html"
 

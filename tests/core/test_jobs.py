@@ -70,7 +70,7 @@ def test_job_whose_attempts_all_died_ends_failed(user):
 def test_transient_failure_schedules_a_retry(user):
     email = queue_email(user)
     jobs.job_start(email)
-    delay = jobs.job_retry_or_fail(email, "mail server unreachable")
+    delay = jobs.job_retry_or_fail(email, reason="mail server unreachable")
     email.refresh_from_db()
     assert 1 <= delay <= email.retry_backoff
     assert email.status == Job.Status.RETRYING
@@ -82,7 +82,7 @@ def test_transient_failure_on_last_attempt_fails_the_job(user):
     email = queue_email(user)
     jobs.job_start(email)
     email.attempts = email.max_attempts
-    assert jobs.job_retry_or_fail(email, "mail server unreachable") is None
+    assert jobs.job_retry_or_fail(email, reason="mail server unreachable") is None
     email.refresh_from_db()
     assert email.status == Job.Status.FAILED
     assert email.error_message == "Gave up after 5 attempts (mail server unreachable)."

@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 from celery.exceptions import Retry
 from django.core import mail
@@ -7,6 +9,7 @@ from apps.core.exceptions import RetryLater
 from apps.notifications import services, tasks
 from apps.notifications.models import OutgoingEmail
 from tests.processes import free_port
+from tests.smtp import SMTPServer
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +97,28 @@ def test_send_task_turns_a_transient_failure_into_a_celery_retry(user, smtp_down
     email.refresh_from_db()
     assert email.status == "retrying"
     assert 1 <= raised.value.when <= email.retry_backoff
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "message"),
+    [
+        (
+            b"554 5.7.1 rejected as spam",
+            "failed",
+            "The mail server refused the email (554).",
+        ),
+        (b"451 4.3.0 try again later", "retrying", "mail server busy"),
+    ],
+)
+def test_smtp_refusals_fail_for_good_or_retry_by_their_code(
+    user, settings, answer, status, message
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    with SMTPServer(refuse_with=answer) as smtp:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
+        email = queue(user)
+        with contextlib.suppress(RetryLater):  # The 451: a retry is planned.
+            services.email_deliver(email=email)
+    email.refresh_from_db()
+    assert (email.status, email.error_message) == (status, message)
+    assert smtp.messages == []
