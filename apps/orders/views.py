@@ -10,8 +10,21 @@ from apps.orders.models import Payment
 
 @login_required
 def order_list(request):
-    orders = selectors.orders_of(request.user)
-    return render(request, "orders/order_list.html", {"orders": orders})
+    return render(request, "orders/order_list.html", _order_list_context(request))
+
+
+@login_required
+def order_list_table(request):
+    """The table alone, polled by the list page while a payment is under way."""
+    return render(request, "orders/_order_table.html", _order_list_context(request))
+
+
+def _order_list_context(request):
+    orders = list(selectors.orders_of(request.user))
+    return {
+        "orders": orders,
+        "any_processing": any(o.status == o.Status.PROCESSING for o in orders),
+    }
 
 
 @login_required

@@ -207,3 +207,22 @@ def test_paying_a_paid_order_again_says_so(
     )
     assert "This order is already paid." in response.content.decode()
     assert Payment.objects.count() == 1
+
+
+def test_order_list_refreshes_itself_only_while_a_payment_is_under_way(
+    client, user, order, django_capture_on_commit_callbacks
+):
+    client.force_login(user)
+    table_url = reverse("orders:list_table")
+    assert (
+        f'hx-get="{table_url}"'
+        not in client.get(reverse("orders:list")).content.decode()
+    )
+    with django_capture_on_commit_callbacks():
+        services.payment_start(order=order, card_number="4242424242424242")
+    assert (
+        f'hx-get="{table_url}"' in client.get(reverse("orders:list")).content.decode()
+    )
+    fragment = client.get(table_url).content.decode()
+    assert fragment.lstrip().startswith("<div") or 'id="order-table"' in fragment
+    assert "Payment processing" in fragment
