@@ -1,0 +1,102 @@
+"""
+The web service's gunicorn command and its healthcheck, run as real processes
+from the imitated image (see container_commands.py).
+"""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.config.container_commands import (
+    SERVICES,
+    clean_env,
+    container_env,
+    run,
+    started,
+)
+from tests.processes import free_port, wait_until
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def get(url: str) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def with_option(command: list[str], name: str, value: str) -> list[str]:
+    index = command.index(name)
+    return [*command[: index + 1], value, *command[index + 2 :]]
+
+
+@pytest.fixture(scope="module")
+def web(image_dir, django_db_setup, redis_server, tmp_path_factory):
+    """The web service's gunicorn command, on a free port of 127.0.0.1.
+
+    It only reads the test database (readiness), so the migrated database of
+    the session is enough.
+    """
+    port = free_port()
+    command = with_option(SERVICES["web"]["command"], "--bind", f"127.0.0.1:{port}")
+    env = container_env(image_dir, redis_url=redis_server.url)
+    log = tmp_path_factory.mktemp("web") / "gunicorn.log"
+    with started(command, cwd=image_dir, env=env, log=log) as server:
+        wait_until(
+            lambda: server.running() and listening(port),
+            timeout=20,
+            message=f"gunicorn did not listen; its output is in {log}",
+        )
+        server.port, server.url = port, f"http://127.0.0.1:{port}"
+        yield server
+
+
+# web
+
+
+def test_web_command_answers_healthz(web):
+    status, _, body = get(f"{web.url}/healthz")
+    assert (status, body) == (200, b"ok")
+
+
+def test_web_command_is_ready_with_the_database_and_the_broker(web):
+    status, _, body = get(f"{web.url}/readyz")
+    assert status == 200
+    assert json.loads(body) == {"database": "ok", "broker": "ok"}
+
+
+def test_web_command_serves_hashed_static_files_through_whitenoise(web, image_dir):
+    static_root = image_dir / "staticfiles"
+    hashed = json.loads((static_root / "staticfiles.json").read_text())["paths"][
+        "css/app.css"
+    ]
+    status, headers, body = get(f"{web.url}/static/{hashed}")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/css")
+    # A hashed name never changes content, so browsers may keep it for good.
+    assert "immutable" in headers["Cache-Control"]
+    assert body == (static_root / hashed).read_bytes()
+
+
+def test_web_healthcheck_passes_against_the_running_server(web, image_dir):
+    _, *argv = SERVICES["web"]["healthcheck"]["test"]
+    argv = [arg.replace(":8000/", f":{web.port}/") for arg in argv]
+    result = run(argv, cwd=image_dir, env=clean_env())
+    assert result.returncode == 0, result.stdout
+
+
+def test_web_healthcheck_fails_when_nothing_answers(image_dir):
+    _, *argv = SERVICES["web"]["healthcheck"]["test"]
+    argv = [arg.replace(":8000/", f":{free_port()}/") for arg in argv]
+    assert run(argv, cwd=image_dir, env=clean_env()).returncode != 0
