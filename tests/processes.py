@@ -48,15 +48,32 @@ def wait_until(condition, *, timeout: float, interval: float = 0.05, message="")
 
 
 class RedisServer:
-    """A throwaway redis-server: no persistence, its own port, stopped by pid."""
+    """A throwaway redis-server on its own port, stopped by pid.
 
-    def __init__(self):
+    No persistence, unless `data_dir` is given: then it keeps an append-only
+    file there, as compose configures Redis, and survives a restart.
+    """
+
+    def __init__(self, data_dir: Path | None = None):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.data_dir = data_dir
         self.process = None
 
     def start(self):
         binary = require_program("redis-server")
+        persistence = (
+            [
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ]
+            if self.data_dir
+            else ["--appendonly", "no"]
+        )
         self.process = subprocess.Popen(
             [
                 binary,
@@ -66,14 +83,18 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *persistence,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_until(self._answers, timeout=10, message="redis-server did not start")
         return self
+
+    def restart(self):
+        """Stop and start again on the same port (and data, if any)."""
+        self.stop()
+        return self.start()
 
     def _answers(self) -> bool:
         try:
