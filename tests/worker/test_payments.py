@@ -119,6 +119,19 @@ def charged_while_running(payment: Payment) -> bool:
     return charged and Payment.objects.filter(pk=payment.pk, status="running").exists()
 
 
+def pay_and_wait_for_the_charge(worker: CeleryWorker, order) -> Payment:
+    """Pay with a good card and return once the gateway has charged it, while
+    the slow gateway still holds back its answer: the moment to kill the worker."""
+    payment = services.payment_start(order=order, card_number=SUCCEEDS)
+    wait_until(
+        lambda: charged_while_running(payment),
+        timeout=15,
+        interval=0.02,
+        message=f"the card was not charged:\n{worker.output()}",
+    )
+    return payment
+
+
 def assert_paid_once(payment: Payment, *, attempts: int, requests: int):
     payment.refresh_from_db()
     assert payment.status == "succeeded"
@@ -194,14 +207,8 @@ def test_worker_killed_after_the_charge_is_recovered_by_the_sweeper_once(
     """
     first = start_worker(PAYMENT_GATEWAY_LATENCY=SLOW_GATEWAY)
     started = time.monotonic()
-    payment = services.payment_start(order=order, card_number=SUCCEEDS)
+    payment = pay_and_wait_for_the_charge(first, order)
     original_task_id = payment.task_id
-    wait_until(
-        lambda: charged_while_running(payment),
-        timeout=15,
-        interval=0.02,
-        message=f"the card was not charged:\n{first.output()}",
-    )
     first.kill()
     killed = time.monotonic() - started
     restarted = start_worker(PAYMENT_GATEWAY_LATENCY="0.2")
@@ -252,14 +259,8 @@ def test_pool_child_killed_after_the_charge_is_run_again_and_charges_once(
     """Only the pool process dies: acks_late and reject_on_worker_lost requeue the
     message at once, and its redelivery (same task id) takes over the running row."""
     worker = start_worker(PAYMENT_GATEWAY_LATENCY=SLOW_GATEWAY)
-    payment = services.payment_start(order=order, card_number=SUCCEEDS)
+    payment = pay_and_wait_for_the_charge(worker, order)
     task_id = payment.task_id
-    wait_until(
-        lambda: charged_while_running(payment),
-        timeout=15,
-        interval=0.02,
-        message=f"the card was not charged:\n{worker.output()}",
-    )
     children = pool_children(worker)
     assert len(children) == 1
     os.kill(children[0], signal.SIGKILL)
