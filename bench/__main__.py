@@ -5,7 +5,8 @@ var/bench.json.
 
 Our worker runs as a deployment would: DEBUG off, a database migrated for the
 django-db result backend (a throwaway SQLite file, var/bench.sqlite3), tasks
-outside eager mode.
+outside eager mode. The processes are the classes the worker tests run
+(tests.processes), started in their own sessions and stopped by pid.
 """
 
 import os
@@ -15,15 +16,32 @@ import time
 from contextlib import ExitStack
 
 from bench import report
-from bench.processes import BASE_DIR, RedisServer, Worker
+from tests.processes import BASE_DIR, CeleryWorker, ProgramMissing, RedisServer
 
-DATABASE = BASE_DIR / "var" / "bench.sqlite3"
-RESULTS = BASE_DIR / "var" / "bench.json"
+VAR_DIR = BASE_DIR / "var"
+DATABASE = VAR_DIR / "bench.sqlite3"
+RESULTS = VAR_DIR / "bench.json"
+# Both workers get the same flags: one prefork child, so the figures compare
+# configurations and not pool sizes, and no heartbeat (nor mingle or gossip,
+# which CeleryWorker leaves out): broker chatter unrelated to running tasks.
+WORKER_OPTIONS = ["--pool=prefork", "--without-heartbeat"]
 
 
 def fresh_database() -> None:
     for suffix in ("", "-wal", "-shm"):
         DATABASE.with_name(DATABASE.name + suffix).unlink(missing_ok=True)
+
+
+def bench_worker(name: str, **kwargs) -> CeleryWorker:
+    """A one-child worker; its output goes to var/bench-<name>.log."""
+    return CeleryWorker(
+        name=name,
+        broker_url=os.environ["REDIS_URL"],
+        database_url=os.environ["DATABASE_URL"],
+        log=VAR_DIR / f"bench-{name}.log",
+        concurrency=1,
+        **kwargs,
+    )
 
 
 def say(message: str) -> None:
@@ -37,8 +55,12 @@ def main() -> None:
     # some. Read before the run, whose own processes raise the load.
     load_before, cores = os.getloadavg()[0], os.cpu_count() or 1
     with ExitStack() as cleanup:
-        redis_server = RedisServer().start()
+        redis_server = RedisServer()
         cleanup.callback(redis_server.stop)
+        try:
+            redis_server.start()
+        except ProgramMissing as error:
+            raise SystemExit(f"bench: {error}. Install it and run again.") from None
         say(f"redis-server on port {redis_server.port}")
 
         # Set before Django or either app is imported: settings.py and
@@ -52,13 +74,6 @@ def main() -> None:
             }
         )
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        # Without DJANGO_SETTINGS_MODULE Celery applies no Django fix-up: the
-        # bare worker does not even import Django.
-        bare_env = {
-            key: value
-            for key, value in os.environ.items()
-            if key != "DJANGO_SETTINGS_MODULE"
-        }
 
         fresh_database()
         subprocess.run(
@@ -68,17 +83,23 @@ def main() -> None:
             check=True,
         )
 
-        ours_worker = Worker(
-            name="ours",
-            app="config",
-            queue="bench",
-            env=dict(os.environ),
-            extra=["--include", "bench.tasks"],
+        ours_worker = bench_worker(
+            "ours",
+            queues="bench",
+            options=[*WORKER_OPTIONS, "--include=bench.tasks"],
         )
-        bare_worker = Worker(name="bare", app="bench.bare", queue="bare", env=bare_env)
+        # Without DJANGO_SETTINGS_MODULE Celery applies no Django fix-up: the
+        # bare worker does not even import Django.
+        bare_worker = bench_worker(
+            "bare",
+            app="bench.bare",
+            queues="bare",
+            options=WORKER_OPTIONS,
+            env={"DJANGO_SETTINGS_MODULE": None},
+        )
         for worker in (ours_worker, bare_worker):
             cleanup.callback(worker.stop)
-            worker.start()
+            worker.start(wait=False)
 
         # Our app loads its django-db result backend on the first delay(),
         # which needs Django set up, as it is in a web process.

@@ -3,7 +3,13 @@ import pytest
 from config.celery import app as celery_app
 from tests.brokers import use_broker
 from tests.factories import PASSWORD, UserFactory
-from tests.processes import CeleryWorker, RedisServer, database_url
+from tests.processes import (
+    CeleryBeat,
+    CeleryWorker,
+    RedisServer,
+    database_url,
+    require_program,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -44,6 +50,7 @@ def user(db):
 
 @pytest.fixture(scope="session")
 def redis_server():
+    require_program("redis-server")
     server = RedisServer().start()
     yield server
     server.stop()
@@ -57,28 +64,77 @@ def broker(redis_server):
 
 
 @pytest.fixture
+def start_worker(broker, transactional_db, tmp_path):
+    """Start real worker processes; stop every one still running at the end.
+
+    `start_worker(PAYMENT_GATEWAY_LATENCY="0", concurrency=1)` starts
+    `celery -A config worker` with that environment added, on the private Redis
+    (`broker_url=` for another) and the test database, and returns it once
+    ready (a tests.processes.CeleryWorker). Emails its workers send land as
+    files in `worker.mail_dir`, one folder for all of them.
+    """
+    from django.db import connection
+
+    mail_dir = tmp_path / "sent-mail"
+    mail_dir.mkdir()
+    workers = []
+
+    def start(
+        *, concurrency: int = 2, broker_url: str | None = None, **env: str
+    ) -> CeleryWorker:
+        worker = CeleryWorker(
+            broker_url=broker_url or broker.url,
+            database_url=database_url(connection.settings_dict),
+            log=tmp_path / f"celery-worker-{len(workers) + 1}.log",
+            env=env,
+            concurrency=concurrency,
+            mail_dir=mail_dir,
+        )
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in reversed(workers):
+        worker.stop()
+
+
+@pytest.fixture
 def worker_env():
     """Extra environment for the `celery_worker` process; override to change it."""
     return {}
 
 
 @pytest.fixture
-def celery_worker(broker, transactional_db, tmp_path, worker_env):
+def celery_worker(start_worker, worker_env):
     """A real worker process on the private Redis and the test database.
 
     Emails it sends land as files in `celery_worker.mail_dir`.
     """
+    return start_worker(**worker_env)
+
+
+@pytest.fixture
+def start_beat(broker, transactional_db, tmp_path):
+    """Start `celery -A config beat` processes; stop them all at the end.
+
+    `start_beat(JOB_QUEUED_LEASE="5")` adds that environment and returns the
+    tests.processes.CeleryBeat once it has started, on the private Redis
+    (`broker_url=` for another) and the test database, whose schedule it uses.
+    """
     from django.db import connection
 
-    mail_dir = tmp_path / "sent-mail"
-    mail_dir.mkdir()
-    worker = CeleryWorker(
-        broker_url=broker.url,
-        database_url=database_url(connection.settings_dict),
-        log_dir=tmp_path,
-        env={"EMAIL_URL": f"filemail:///{mail_dir}", **worker_env},
-    )
-    worker.mail_dir = mail_dir
-    worker.start()
-    yield worker
-    worker.stop()
+    beats = []
+
+    def start(*, broker_url: str | None = None, **env: str) -> CeleryBeat:
+        beat = CeleryBeat(
+            broker_url=broker_url or broker.url,
+            database_url=database_url(connection.settings_dict),
+            log=tmp_path / f"celery-beat-{len(beats) + 1}.log",
+            env=env,
+        )
+        beats.append(beat)
+        return beat.start()
+
+    yield start
+    for beat in reversed(beats):
+        beat.stop()

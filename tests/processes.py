@@ -1,9 +1,19 @@
 """
-Real processes for the tests that need them: a private redis-server on a free
-port and `celery -A config worker` against the test database.
+Real processes for the tests and for the benchmark: a private redis-server, and
+`celery worker` and `celery beat` as the Procfile runs them.
 
-Both are found on PATH. Without them the tests skip, except in CI (CI=true),
-where a missing program fails the run: CI must prove the real thing.
+One module for both. It lives in tests/ because that is where the tests'
+imports already point, and tests/ and bench/ are both development code kept
+out of the image (.dockerignore); a top-level package would need its own place
+in the image rules. bench/ runs outside pytest (`python -m bench`), so this
+module does not import pytest: only require_program does, when called, to
+skip a test whose program is missing (or fail it in CI, CI=true, which must
+prove the real thing). The fixtures built on these classes are in
+tests/conftest.py.
+
+Each process runs in its own session, so its process group is its pid: stop()
+signals the main process as `docker stop` does, kill() SIGKILLs the whole group
+(a worker's pool too), and no other Redis or worker on the machine is touched.
 """
 
 import os
@@ -12,23 +22,35 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import pytest
+from typing import Self
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def require_program(name: str) -> str:
+class ProgramMissing(RuntimeError):
+    """A program a process needs is not on PATH."""
+
+
+def find_program(name: str) -> str:
     path = shutil.which(name)
-    if path:
-        return path
-    message = f"{name} is not installed (apt-get install {name})"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    if not path:
+        raise ProgramMissing(f"{name} is not installed (apt-get install {name})")
+    return path
+
+
+def require_program(name: str) -> str:
+    """find_program for a test: skip it without the program, fail it in CI."""
+    import pytest  # Only here: bench imports this module outside pytest.
+
+    try:
+        return find_program(name)
+    except ProgramMissing as error:
+        if os.environ.get("CI"):
+            pytest.fail(str(error))
+        pytest.skip(str(error))
 
 
 def free_port() -> int:
@@ -38,6 +60,7 @@ def free_port() -> int:
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.05, message=""):
+    """Call `condition` until it returns something true, and return that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()
@@ -45,69 +68,6 @@ def wait_until(condition, *, timeout: float, interval: float = 0.05, message="")
             return result
         time.sleep(interval)
     raise TimeoutError(message or f"condition not met within {timeout}s")
-
-
-class RedisServer:
-    """A throwaway redis-server on its own port, stopped by pid.
-
-    No persistence, unless `data_dir` is given: then it keeps an append-only
-    file there, as compose configures Redis, and survives a restart.
-    """
-
-    def __init__(self, data_dir: Path | None = None):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.data_dir = data_dir
-        self.process = None
-
-    def start(self):
-        binary = require_program("redis-server")
-        persistence = (
-            [
-                "--dir",
-                str(self.data_dir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ]
-            if self.data_dir
-            else ["--appendonly", "no"]
-        )
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                *persistence,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self._answers, timeout=10, message="redis-server did not start")
-        return self
-
-    def restart(self):
-        """Stop and start again on the same port (and data, if any)."""
-        self.stop()
-        return self.start()
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
 
 def database_url(settings_dict: dict) -> str:
@@ -122,75 +82,86 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
-class CeleryWorker:
-    """`celery -A config worker` in its own process, as `make run` starts it."""
+def celery_env(broker_url: str, database_url: str, env: Mapping | None) -> dict:
+    """The environment of a `celery` command as deployed, plus `env`: DEBUG off,
+    tasks sent to the broker rather than run eagerly."""
+    return {
+        "REDIS_URL": broker_url,
+        "DATABASE_URL": database_url,
+        "DEBUG": "False",
+        "CELERY_TASK_ALWAYS_EAGER": "False",
+        **(env or {}),
+    }
+
+
+class Process:
+    """A long-running program in its own session, its output in `log` (if any).
+
+    Subclasses give its command and say when it is ready. `env` is added to
+    this process's environment; a value of None removes that variable. One log
+    covers every start of the object: it is emptied once, when it is made.
+    """
+
+    description = "the process"
 
     def __init__(
-        self,
-        *,
-        broker_url: str,
-        database_url: str,
-        log_dir: Path,
-        env: dict | None = None,
-        concurrency: int = 2,
+        self, *, log: Path | None = None, env: Mapping[str, str | None] | None = None
     ):
-        # Kept open for the life of the worker, which writes its log into it;
-        # under the test's tmp_path, which pytest cleans up.
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            dir=log_dir, prefix="celery-worker-", suffix=".log", delete=False
-        )
-        self.env = {
-            **os.environ,
-            "REDIS_URL": broker_url,
-            "DATABASE_URL": database_url,
-            "DEBUG": "False",
-            "CELERY_TASK_ALWAYS_EAGER": "False",
-            **(env or {}),
-        }
-        self.concurrency = concurrency
-        self.process = None
+        self.log = log
+        if log:
+            log.write_bytes(b"")
+        merged = {**os.environ, **(env or {})}
+        self.env = {name: value for name, value in merged.items() if value is not None}
+        self.process: subprocess.Popen | None = None
 
-    def start(self):
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel=INFO",
-                "--queues=quick,heavy,critical",
-                f"--concurrency={self.concurrency}",
-                "--without-mingle",
-                "--without-gossip",
-                f"--hostname=test-{os.getpid()}@%h",
-            ],
-            cwd=BASE_DIR,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_until(
-            self._ready,
-            timeout=30,
-            interval=0.1,
-            message=f"celery worker did not start:\n{self.output()}",
-        )
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self, *, wait: bool = True, timeout: float = 30) -> Self:
+        """Start it and, unless `wait` is false, wait until it is ready."""
+        out = self.log.open("ab") if self.log else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if self.log:
+                out.close()  # The child has its own copy.
+        if wait:
+            self.wait_ready(timeout)
         return self
 
+    def wait_ready(self, timeout: float = 30) -> None:
+        wait_until(
+            self._ready,
+            timeout=timeout,
+            interval=0.1,
+            message=f"{self.description} did not start:\n{self.output()}",
+        )
+
     def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"celery worker exited:\n{self.output()}")
-        return " ready." in self.output()
+        if not self.running():
+            code = self.process.returncode
+            raise RuntimeError(f"{self.description} exited {code}:\n{self.output()}")
+        return self.is_ready()
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
+        return self.log.read_text(errors="replace") if self.log else ""
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int | None:
         """Signal the main process, as `docker stop` does; SIGKILL all if it hangs."""
-        if self.process is None or self.process.poll() is not None:
+        if not self.running():
             return self.process.returncode if self.process else None
         self.process.send_signal(sig)
         try:
@@ -199,8 +170,128 @@ class CeleryWorker:
             return self.kill()
 
     def kill(self) -> int | None:
-        """SIGKILL the worker and its pool children at once, as an OOM kill would."""
-        if self.process is None or self.process.poll() is not None:
+        """SIGKILL the process and its children at once, as an OOM kill would."""
+        if not self.running():
             return self.process.returncode if self.process else None
         os.killpg(self.process.pid, signal.SIGKILL)
         return self.process.wait(timeout=10)
+
+
+class RedisServer(Process):
+    """A throwaway redis-server on its own port.
+
+    No persistence, unless `data_dir` is given: then it keeps an append-only
+    file there, as compose configures Redis, and survives a restart.
+    """
+
+    def __init__(self, data_dir: Path | None = None, *, log: Path | None = None):
+        super().__init__(log=log)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.data_dir = data_dir
+        self.description = f"redis-server on port {self.port}"
+
+    def command(self) -> list[str]:
+        persistence = ["--appendonly", "no"]
+        if self.data_dir:
+            persistence = ["--dir", str(self.data_dir), "--appendonly", "yes"]
+            persistence += ["--appendfsync", "always"]
+        return [
+            find_program("redis-server"),
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+            *persistence,
+        ]
+
+    def is_ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def restart(self) -> Self:
+        """Stop and start again on the same port (and data, if any)."""
+        self.stop()
+        return self.start()
+
+
+class CeleryWorker(Process):
+    """`celery -A <app> worker`, by default as the Procfile runs it.
+
+    Emails go to files in `mail_dir` when it is given (unless `env` sets
+    EMAIL_URL). `options` are further flags, such as `--include=bench.tasks`.
+    Mingle and gossip are off: they only add broker chatter to start-up.
+    """
+
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        database_url: str,
+        log: Path,
+        env: Mapping[str, str | None] | None = None,
+        app: str = "config",
+        queues: str = "quick,heavy,critical",
+        concurrency: int = 2,
+        name: str = "test",
+        options: Sequence[str] = (),
+        mail_dir: Path | None = None,
+    ):
+        mail = {"EMAIL_URL": f"filemail:///{mail_dir}"} if mail_dir else {}
+        env = {**mail, **(env or {})}
+        super().__init__(log=log, env=celery_env(broker_url, database_url, env))
+        self.mail_dir = mail_dir
+        self.arguments = [
+            *("-A", app, "worker", "--loglevel=INFO"),
+            f"--queues={queues}",
+            f"--concurrency={concurrency}",
+            *("--without-mingle", "--without-gossip"),
+            f"--hostname={name}-{os.getpid()}@%h",
+            *options,
+        ]
+        self.description = f"the {name} worker"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "celery", *self.arguments]
+
+    def is_ready(self) -> bool:
+        return " ready." in self.output()
+
+    def pool_children(self) -> list[int]:
+        """The pids of the worker's pool processes: its main process's children."""
+        listing = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid="],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        pairs = (line.split() for line in listing.stdout.splitlines())
+        return [int(pid) for pid, ppid in pairs if int(ppid) == self.process.pid]
+
+
+class CeleryBeat(Process):
+    """`celery -A <app> beat` as the Procfile runs it: the settings choose the
+    DatabaseScheduler, which keeps the schedule in the database, not in a file."""
+
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        database_url: str,
+        log: Path,
+        env: Mapping[str, str | None] | None = None,
+        app: str = "config",
+    ):
+        super().__init__(log=log, env=celery_env(broker_url, database_url, env))
+        self.app = app
+        self.description = f"celery beat for {app}"
+
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", "celery", "-A", self.app, "beat"),
+            "--loglevel=INFO",
+        ]
+
+    def is_ready(self) -> bool:
+        return "beat: Starting..." in self.output()

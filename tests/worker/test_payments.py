@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from apps.core import services as jobs
 from apps.notifications.models import OutgoingEmail
 from apps.orders import services, tasks
 from apps.orders.models import GatewayCharge, Order, Payment, Product
-from tests.processes import CeleryWorker, database_url, wait_until
+from tests.processes import CeleryWorker, wait_until
 
 pytestmark = [pytest.mark.worker]
 
@@ -43,29 +42,6 @@ def order(transactional_db, user):
     return services.order_place(
         owner=user, quantities={mug.pk: 2}, checkout_token=uuid.uuid4()
     )
-
-
-@pytest.fixture
-def start_worker(broker, transactional_db, tmp_path):
-    """Start single-process workers on the private Redis; stop them all at the end."""
-    from django.db import connection
-
-    workers = []
-
-    def start(**env):
-        worker = CeleryWorker(
-            broker_url=broker.url,
-            database_url=database_url(connection.settings_dict),
-            log_dir=tmp_path,
-            env={"EMAIL_URL": f"filemail:///{tmp_path}", **env},
-            concurrency=1,
-        )
-        workers.append(worker)
-        return worker.start()
-
-    yield start
-    for worker in workers:
-        worker.stop()
 
 
 class Change(NamedTuple):
@@ -154,16 +130,6 @@ def assert_paid_once(payment: Payment, *, attempts: int, requests: int):
     )
 
 
-def pool_children(worker: CeleryWorker) -> list[int]:
-    result = subprocess.run(
-        ["ps", "--ppid", str(worker.process.pid), "-o", "pid="],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return [int(pid) for pid in result.stdout.split()]
-
-
 def test_twice_failing_card_ends_paid_after_two_retries(order, celery_worker):
     timeline = Timeline()
     payment = services.payment_start(order=order, card_number=FAILS_TWICE)
@@ -205,13 +171,13 @@ def test_worker_killed_after_the_charge_is_recovered_by_the_sweeper_once(
     the payment again once its running lease has passed; the gateway answers the
     second request with the first charge.
     """
-    first = start_worker(PAYMENT_GATEWAY_LATENCY=SLOW_GATEWAY)
+    first = start_worker(PAYMENT_GATEWAY_LATENCY=SLOW_GATEWAY, concurrency=1)
     started = time.monotonic()
     payment = pay_and_wait_for_the_charge(first, order)
     original_task_id = payment.task_id
     first.kill()
     killed = time.monotonic() - started
-    restarted = start_worker(PAYMENT_GATEWAY_LATENCY="0.2")
+    restarted = start_worker(PAYMENT_GATEWAY_LATENCY="0.2", concurrency=1)
 
     payment.refresh_from_db()
     lease_ends = payment.started_at + selectors.job_running_lease(Payment)
@@ -258,10 +224,10 @@ def test_pool_child_killed_after_the_charge_is_run_again_and_charges_once(
 ):
     """Only the pool process dies: acks_late and reject_on_worker_lost requeue the
     message at once, and its redelivery (same task id) takes over the running row."""
-    worker = start_worker(PAYMENT_GATEWAY_LATENCY=SLOW_GATEWAY)
+    worker = start_worker(PAYMENT_GATEWAY_LATENCY=SLOW_GATEWAY, concurrency=1)
     payment = pay_and_wait_for_the_charge(worker, order)
     task_id = payment.task_id
-    children = pool_children(worker)
+    children = worker.pool_children()
     assert len(children) == 1
     os.kill(children[0], signal.SIGKILL)
 
@@ -274,7 +240,7 @@ def test_pool_child_killed_after_the_charge_is_run_again_and_charges_once(
     )
     assert worker.process.poll() is None  # The main process lived on.
     assert "signal 9 (SIGKILL)" in worker.output()
-    respawned = pool_children(worker)
+    respawned = worker.pool_children()
     assert respawned
     assert respawned != children
     assert_paid_once(payment, attempts=2, requests=2)

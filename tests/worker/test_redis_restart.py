@@ -11,23 +11,22 @@ from apps.notifications.models import OutgoingEmail
 from apps.orders import services
 from apps.orders.models import GatewayCharge, Payment, Product
 from tests.brokers import use_broker
-from tests.processes import CeleryWorker, RedisServer, database_url, wait_until
+from tests.processes import RedisServer, require_program, wait_until
 
 pytestmark = [pytest.mark.worker]
 
 
 @pytest.fixture
 def durable_redis(tmp_path):
+    require_program("redis-server")
     server = RedisServer(data_dir=tmp_path).start()
     yield server
     server.stop()
 
 
 def test_jobs_enqueued_before_a_redis_restart_run_once_after_it(
-    durable_redis, transactional_db, user, tmp_path
+    durable_redis, transactional_db, start_worker, user
 ):
-    from django.db import connection
-
     services.products_seed_demo()
     product = Product.objects.first()
     with use_broker(durable_redis.url):
@@ -43,20 +42,13 @@ def test_jobs_enqueued_before_a_redis_restart_run_once_after_it(
     # No worker has seen them yet; Redis goes down and comes back.
     durable_redis.restart()
 
-    worker = CeleryWorker(
-        broker_url=durable_redis.url,
-        database_url=database_url(connection.settings_dict),
-        log_dir=tmp_path,
-        env={"PAYMENT_GATEWAY_LATENCY": "0"},
-    ).start()
-    try:
-        wait_until(
-            lambda: Payment.objects.filter(status="succeeded").count() == 3,
-            timeout=20,
-            message="not every payment ran after the restart",
-        )
-    finally:
-        worker.stop()
+    worker = start_worker(broker_url=durable_redis.url, PAYMENT_GATEWAY_LATENCY="0")
+    wait_until(
+        lambda: Payment.objects.filter(status="succeeded").count() == 3,
+        timeout=20,
+        message=f"not every payment ran after the restart:\n{worker.output()}",
+    )
+    worker.stop()
     for payment in payments:
         payment.refresh_from_db()
         assert payment.attempts == 1

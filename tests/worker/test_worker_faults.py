@@ -8,26 +8,20 @@ from django.urls import reverse
 from apps.notifications import tasks
 from apps.notifications.models import OutgoingEmail
 from tests.brokers import use_broker
-from tests.processes import CeleryWorker, database_url, wait_until
+from tests.processes import wait_until
 from tests.smtp import SMTPServer
 
 pytestmark = [pytest.mark.worker]
 
 
 @pytest.fixture
-def worker_with_smtp(broker, transactional_db, tmp_path):
+def worker_with_smtp(start_worker):
     """A worker that delivers by SMTP to a local server answering after 3 s."""
-    from django.db import connection
-
     with SMTPServer(delay=3) as smtp:
-        worker = CeleryWorker(
-            broker_url=broker.url,
-            database_url=database_url(connection.settings_dict),
-            log_dir=tmp_path,
-            env={"EMAIL_URL": smtp.url},
-        )
+        worker = start_worker(EMAIL_URL=smtp.url)
         worker.smtp = smtp
-        yield worker.start()
+        yield worker
+        # Before the SMTP server closes, without waiting for a delivery.
         worker.kill()
 
 
