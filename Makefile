@@ -34,6 +34,7 @@ run: $(INSTALLED) ## Run web, worker and beat on SQLite (PORT=8000; REDIS_URL fo
 test: $(INSTALLED) lint ## Run everything: checks, fast tests, worker tests, browser tests
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run jobkit
 	$(BIN)/pytest
 
 test-fast: $(INSTALLED) ## Only the fast tests (no worker, no browser)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
-from kombu import Queue
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -259,8 +259,12 @@ CELERY_TASK_ROUTES = {
     "apps.reports.tasks.*": {"queue": "heavy"},
     "apps.uploads.tasks.*": {"queue": "heavy"},
 }
-# Declared, so that a worker started without -Q consumes all three.
-CELERY_TASK_QUEUES = [Queue("quick"), Queue("heavy"), Queue("critical")]
+# Declared, so that a worker started without -Q consumes all three; each has
+# its own direct exchange and routing key, so the broker shows what goes where.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("quick", "heavy", "critical")
+]
 # Job rows are what users read; Celery's own result is kept only when a task
 # fails, for staff in the admin.
 CELERY_RESULT_BACKEND = "django-db"
@@ -272,13 +276,26 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Beat syncs these into the database at start (edits to them in the admin last
 # until then); it also adds celery.backend_cleanup, daily at 04:00, by itself
 # because results expire (CELERY_RESULT_EXPIRES).
+# Jobs (apps.core): how the sweeper finds jobs that nobody is running.
+# A running job renews its lease (Job.lease_seconds) at every progress update
+# and with a heartbeat this often.
+JOB_HEARTBEAT_INTERVAL = env.int("JOB_HEARTBEAT_INTERVAL", default=5)
+# Seconds between two sweeps (beat).
+JOB_SWEEP_INTERVAL = env.float("JOB_SWEEP_INTERVAL", default=5.0)
+# A job still queued this long after its publish is published again (the
+# broker was down, or the message was lost with a Redis restart).
+JOB_QUEUED_LEASE = env.int("JOB_QUEUED_LEASE", default=120)
+# A retry this many seconds overdue is published again (the worker holding its
+# message died while it waited).
+JOB_RETRY_GRACE = env.int("JOB_RETRY_GRACE", default=10)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-jobs": {
-        # Every minute.
+        # Every 5 seconds, so that a dead worker's job runs again within about
+        # 20 s (its lease, then this).
         "task": "apps.core.tasks.jobs_sweep",
-        "schedule": crontab(),
-        # A sweep not started within its minute is dropped; the next one covers it.
-        "options": {"expires": 60},
+        "schedule": JOB_SWEEP_INTERVAL,
+        # A sweep not started in time is dropped; the next one covers it.
+        "options": {"expires": JOB_SWEEP_INTERVAL},
     },
     "flag-stale-orders": {
         # Every 15 minutes: tell staff about orders stuck awaiting payment.
@@ -287,12 +304,6 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TIMEZONE = TIME_ZONE
-
-# Jobs (apps.core)
-
-# A job queued or running this long without progress is published again by the
-# sweeper (the broker was down at publish, or its worker died).
-JOB_QUEUED_LEASE = env.int("JOB_QUEUED_LEASE", default=120)
 
 # Payments (apps.orders)
 

@@ -66,6 +66,14 @@ def user_verify_email(*, token: str) -> User:
     return user
 
 
+# Published in the README: seed_demo runs only in demo mode.
+DEMO_USERS = [
+    # (email, password, is_staff)
+    ("demo@example.com", "demo-password", False),
+    ("admin@example.com", "admin-password", True),
+]
+
+
 def user_seed_demo(*, email: str, password: str, is_staff: bool = False) -> User:
     """Create or reset a demo account; safe to run any number of times."""
     user = User.objects.filter(email=email).first() or User(email=email)

@@ -8,12 +8,13 @@ delay must stay below the timeout; `manage.py check` and the worker and beat
 start-up (config/celery.py) refuse anything else.
 """
 
-from celery import Celery
+from celery import Celery, current_app
 from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import autodiscover_modules
 
 from apps.core import selectors
+from apps.core.job_task import JobTask
 
 
 def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
@@ -30,9 +31,17 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
 
     job_models = selectors.job_models()
     for model in job_models:
-        if model.task_name not in app.tasks:  # Also catches a mistyped path.
+        task = app.tasks.get(model.task_name)  # Also catches a mistyped path.
+        if task is None:
             error(
                 f"{model.__name__}.task_name {model.task_name}: no task.", "core.E005"
+            )
+        elif not isinstance(task, JobTask) or task.model is not model:
+            # Only the base claims, retries, cancels and fails jobs the same way.
+            error(
+                f"{model.__name__}.task_name {model.task_name}: not made with "
+                f"@job_task({model.__name__}) (apps.core.job_task).",
+                "core.E006",
             )
     for name, task in sorted(app.tasks.items()):
         if name.startswith("celery."):
@@ -68,6 +77,14 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
                 f"not below the broker's visibility timeout {timeout}s.",
                 "core.E004",
             )
+    for model in job_models:
+        # Two missed heartbeats must not be enough to take a live job for dead.
+        if model.lease_seconds <= 2 * settings.JOB_HEARTBEAT_INTERVAL:
+            error(
+                f"{model.__name__}.lease_seconds {model.lease_seconds}s is not above "
+                f"twice JOB_HEARTBEAT_INTERVAL ({settings.JOB_HEARTBEAT_INTERVAL}s).",
+                "core.E007",
+            )
     if not conf.task_time_limit or conf.task_time_limit >= timeout:
         error(
             "CELERY_TASK_TIME_LIMIT must be set and below the visibility timeout.",
@@ -78,9 +95,8 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
 
 @checks.register("celery")
 def check_celery_limits(app_configs, **kwargs):
-    from config.celery import app
-
-    return celery_limit_errors(app)
+    # The project's Celery app, which config/__init__.py loads with Django.
+    return celery_limit_errors(current_app)
 
 
 @checks.register("celery")

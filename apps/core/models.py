@@ -1,6 +1,8 @@
 import math
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
@@ -9,9 +11,9 @@ class Job(models.Model):
     """A unit of background work a user can watch, from queued to a final state.
 
     Concrete jobs (an email, a payment, a report...) inherit these fields, name
-    the task that does their work, and change state only through
-    apps.core.services, so that every job is enqueued, claimed, retried, swept
-    and shown the same way.
+    the task that does their work (made with apps.core.job_task.job_task), and
+    change state only through apps.core.services, so that every job is
+    enqueued, claimed, retried, cancelled, swept and shown the same way.
     """
 
     class Status(models.TextChoices):
@@ -31,6 +33,22 @@ class Job(models.Model):
     max_attempts = 5
     retry_backoff = 2
     retry_backoff_max = 300
+    # The task's time limits, in seconds: past the soft one the task gets
+    # SoftTimeLimitExceeded (and the job fails), past the hard one its process
+    # is killed.
+    soft_time_limit = 20
+    time_limit = 25
+    # A running attempt holds the job for this long, renewed by every progress
+    # update and by a heartbeat every JOB_HEARTBEAT_INTERVAL seconds. A lease
+    # that lapses means the worker died: the sweeper hands the job to another.
+    lease_seconds = 15
+    # Where the owner may cancel the job from. A queued or retrying job is
+    # cancelled at once; a running one stops at its next progress checkpoint.
+    cancellable_statuses: tuple[str, ...] = ()
+    # The live status box of one job, and its badge in a list: templates that
+    # extend core/_job_status.html and core/_job_badge.html to add their own.
+    status_template = "core/_job_status.html"
+    badge_template = "core/_job_badge.html"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -49,7 +67,14 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    attempt_history = GenericRelation(
+        "core.JobAttempt", content_type_field="job_type", object_id_field="job_id"
+    )
 
     class Meta:
         abstract = True
@@ -60,8 +85,77 @@ class Job(models.Model):
         return self.status in self.FINAL_STATUSES
 
     @property
+    def can_cancel(self) -> bool:
+        return self.status in self.cancellable_statuses and not (
+            self.status == self.Status.RUNNING and self.cancel_requested_at
+        )
+
+    @property
     def retry_in_seconds(self) -> int:
         """Whole seconds until the next attempt (0 when due or none planned)."""
         if self.next_retry_at is None:
             return 0
         return max(0, math.ceil((self.next_retry_at - timezone.now()).total_seconds()))
+
+    @property
+    def worker_lost(self) -> bool:
+        """Running, but its worker has not renewed the lease: it probably died."""
+        return (
+            self.status == self.Status.RUNNING
+            and self.lease_expires_at is not None
+            and self.lease_expires_at < timezone.now()
+        )
+
+    @property
+    def retry_overdue(self) -> bool:
+        """Waiting to retry for a while past its time: no worker has taken it."""
+        return (
+            self.status == self.Status.RETRYING
+            and self.next_retry_at is not None
+            and (timezone.now() - self.next_retry_at).total_seconds() > 5
+        )
+
+
+class JobAttempt(models.Model):
+    """One run of a job by a worker, kept after the job ends.
+
+    Written only by apps.core.services; pages draw a job's attempts as a time
+    strip and an event log, and the admin lists them inline.
+    """
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        RETRY = "retry", "Failed, retried"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    job_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    job_id = models.PositiveBigIntegerField()
+    job = GenericForeignKey("job_type", "job_id")
+    number = models.PositiveSmallIntegerField()
+    task_id = models.CharField(max_length=36, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=16, choices=Outcome.choices, default=Outcome.RUNNING
+    )
+    # What the user reads, and what staff need to find the cause.
+    error = models.CharField(max_length=500, blank=True)
+    error_detail = models.TextField(blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["job_type", "job_id", "started_at"])]
+
+    def __str__(self):
+        return f"Attempt {self.number} ({self.get_outcome_display()})"
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

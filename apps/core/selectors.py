@@ -1,14 +1,10 @@
-from datetime import timedelta
-
-from celery import Task, current_app
+from celery import Task
 from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
-from apps.core.models import Job
-
-# A running attempt older than its task's hard time limit plus this margin is
-# dead: Celery would have killed it by then.
-RUNNING_LEASE_MARGIN = 30
+from apps.core.models import Job, JobAttempt
 
 
 def job_models() -> list[type[Job]]:
@@ -20,6 +16,14 @@ def job_models() -> list[type[Job]]:
     ]
 
 
+def job_model(label: str) -> type[Job] | None:
+    """The Job model called `label` ("orders.payment"), or None."""
+    for model in job_models():
+        if model._meta.label_lower == label:
+            return model
+    return None
+
+
 def job_task(model: type[Job]) -> Task:
     """The task that runs `model`'s jobs.
 
@@ -29,7 +33,16 @@ def job_task(model: type[Job]) -> Task:
     return import_string(model.task_name)
 
 
-def job_running_lease(model: type[Job]) -> timedelta:
-    task = job_task(model)
-    hard_limit = task.time_limit or current_app.conf.task_time_limit
-    return timedelta(seconds=hard_limit + RUNNING_LEASE_MARGIN)
+def jobs_of(model: type[Job], *, owner, ids) -> QuerySet[Job]:
+    """The jobs of `model` with these ids that are `owner`'s; others are left out."""
+    return model.objects.filter(owner=owner, pk__in=ids)
+
+
+def job_attempts(job: Job) -> list[JobAttempt]:
+    """The job's attempts, oldest first, across every run of it."""
+    return list(
+        JobAttempt.objects.filter(
+            job_type=ContentType.objects.get_for_model(job, for_concrete_model=True),
+            job_id=job.pk,
+        )
+    )

@@ -1,27 +1,37 @@
 """
-State changes of every Job (apps.core.models.Job). Each app's services call
-these instead of writing job fields themselves.
+State changes of every Job (apps.core.models.Job) and its attempt history.
+Each app's services call these instead of writing job fields themselves; the
+task base (apps.core.job_task) calls the ones that start and end an attempt.
 """
 
 import logging
 import random
-from collections.abc import Callable
 from datetime import timedelta
 from uuid import uuid4
 
-from celery import current_task
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
 from apps.core import selectors
-from apps.core.models import Job
+from apps.core.exceptions import (
+    AttemptsExhausted,
+    JobCancelled,
+    JobTakenOver,
+    RetryLater,
+)
+from apps.core.models import Job, JobAttempt
 
 logger = logging.getLogger(__name__)
 
 WAITING_FOR_BROKER = "Waiting for the job queue; it will start automatically."
+WORKER_LOST = "The worker stopped answering; another one will take over."
+RETRY_WAITING_FOR_WORKER = "Waiting for a worker to retry it."
+ATTEMPT_CUT_OFF = "The worker running it stopped before it could finish."
 # A retry message may arrive a moment before the next_retry_at stored for it.
 RETRY_CLOCK_SLACK = timedelta(seconds=1)
 
@@ -40,13 +50,17 @@ def job_enqueue(job: Job) -> None:
 
 
 def job_requeue(job: Job, *, stage: str) -> None:
-    """Start a finished job again from its first attempt (a staff retry)."""
+    """Start a finished job again from its first attempt (a staff retry).
+
+    Its attempt history stays: the new run's attempts are added to it.
+    """
     job.status = Job.Status.QUEUED
     job.attempts = 0
     job.progress = 0
     job.stage = stage
     job.error_message = ""
     job.next_retry_at = job.started_at = job.finished_at = None
+    job.lease_expires_at = job.cancel_requested_at = None
     job.save(
         update_fields=[
             "status",
@@ -57,6 +71,8 @@ def job_requeue(job: Job, *, stage: str) -> None:
             "next_retry_at",
             "started_at",
             "finished_at",
+            "lease_expires_at",
+            "cancel_requested_at",
         ]
     )
     job_enqueue(job)
@@ -75,68 +91,129 @@ def _publish(model: type[Job], job_id: int, task_id: str) -> None:
         )
 
 
-def job_start(job: Job, *, on_give_up: Callable[[str], None] | None = None) -> bool:
+def job_start(
+    job: Job, *, task_id: str | None, redelivered: bool = False, worker: str = ""
+) -> bool:
     """Claim the job for this attempt; False if it is not ours to run.
 
     Claimable: a queued job; a retrying job once its retry is due, or by its
-    own retry message; a job running longer than its task may live (its worker
-    died); or a running job whose own message comes back marked redelivered,
-    which the broker does only once the delivery holding it has died (a pool
-    child was killed and acks_late + reject_on_worker_lost gave it back).
-    The claim is one conditional UPDATE, so two deliveries cannot both win it.
+    own retry message; a running job whose lease lapsed (its worker died); or
+    a running job whose own message comes back marked redelivered, which the
+    broker does only once the delivery holding it has died (a pool child was
+    killed and acks_late + reject_on_worker_lost gave it back). The claim is
+    one conditional UPDATE, so two deliveries cannot both win it.
 
-    A job past its attempt cap is given up instead: `on_give_up(message=...)` must
-    end it failed (the default, job_fail, does just that).
+    Raises AttemptsExhausted when the job is claimable but has used every
+    attempt (each earlier one was cut off), so that it ends instead of looping.
     """
     now = timezone.now()
     model = type(job)
-    request = current_task.request if current_task else None
-    task_id = request.id if request else None
-    redelivered = bool(request and (request.delivery_info or {}).get("redelivered"))
     claimable = (
         Q(status=Job.Status.QUEUED)
         | Q(status=Job.Status.RETRYING, next_retry_at__lte=now + RETRY_CLOCK_SLACK)
-        | Q(
-            status=Job.Status.RUNNING,
-            started_at__lt=now - selectors.job_running_lease(model),
-        )
+        | Q(status=Job.Status.RUNNING, lease_expires_at__lt=now)
+        | Q(status=Job.Status.RUNNING, lease_expires_at__isnull=True)
     )
     if task_id:
         claimable |= Q(status=Job.Status.RETRYING, task_id=task_id)
         if redelivered:
             claimable |= Q(status=Job.Status.RUNNING, task_id=task_id)
-    claimed = model.objects.filter(claimable, pk=job.pk).update(
-        status=Job.Status.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=now,
-        next_retry_at=None,
-        stage="Started",
+    rows = model.objects.filter(claimable, pk=job.pk)
+    # The last sign of life of an attempt this claim may find cut off.
+    last_seen = job.heartbeat_at or job.started_at
+    claim = {
+        "status": Job.Status.RUNNING,
+        "started_at": now,
+        "heartbeat_at": now,
+        "lease_expires_at": now + timedelta(seconds=model.lease_seconds),
+        "next_retry_at": None,
         # Whoever claims the row owns it: a duplicate message with another
         # id finds it running and leaves it alone.
-        task_id=task_id or F("task_id"),
+        "task_id": task_id or F("task_id"),
+    }
+    claimed = rows.filter(attempts__lt=model.max_attempts).update(
+        **claim, attempts=F("attempts") + 1, stage="Started"
     )
     if not claimed:
-        return False
-    job.refresh_from_db()
-    if job.attempts > job.max_attempts:
-        # Every earlier attempt ended without finishing (its worker was killed
-        # or crashed): stop before it loops forever.
-        message = (
-            f"Stopped after {job.max_attempts} attempts: each one was interrupted "
+        # At the cap: claim it once more, only to give it up.
+        if not rows.update(**claim, stage="Stopping"):
+            return False
+        _close_attempt(
+            job,
+            JobAttempt.Outcome.INTERRUPTED,
+            error=ATTEMPT_CUT_OFF,
+            ended_at=last_seen,
+        )
+        job.refresh_from_db()
+        raise AttemptsExhausted(
+            f"Stopped after {job.attempts} attempts: the last one was cut off "
             "before it could finish."
         )
-        if on_give_up:
-            on_give_up(message=message)
-        else:
-            job_fail(job, message=message)
+    job.refresh_from_db()
+    # An earlier attempt still open was cut off: its worker died.
+    _close_attempt(
+        job, JobAttempt.Outcome.INTERRUPTED, error=ATTEMPT_CUT_OFF, ended_at=last_seen
+    )
+    if job.cancel_requested_at:
+        # Cancelled while that worker was dying: nothing left to run.
+        job_end_cancelled(job)
         return False
+    JobAttempt.objects.create(
+        job_type=_job_type(job),
+        job_id=job.pk,
+        number=job.attempts,
+        task_id=job.task_id,
+        worker=worker[:200],
+        started_at=now,
+    )
     return True
 
 
 def job_progress(job: Job, *, progress: int, stage: str) -> None:
+    """Record how far the running job is; also renews its lease.
+
+    A progress update is the job's checkpoint: it raises JobCancelled when the
+    owner asked to cancel, and JobTakenOver when the row is no longer this
+    attempt's (its lease lapsed and another worker claimed it).
+    """
+    now = timezone.now()
     job.progress = max(0, min(100, progress))
     job.stage = stage[:200]
-    job.save(update_fields=["progress", "stage"])
+    updated = _own_running_row(job).update(
+        progress=job.progress,
+        stage=job.stage,
+        heartbeat_at=now,
+        lease_expires_at=now + timedelta(seconds=job.lease_seconds),
+    )
+    if not updated:
+        _raise_why_not_ours(job)
+
+
+def job_heartbeat(job: Job) -> bool:
+    """Renew the running job's lease; False once the row is no longer ours."""
+    now = timezone.now()
+    return bool(
+        _own_running_row(job).update(
+            heartbeat_at=now,
+            lease_expires_at=now + timedelta(seconds=job.lease_seconds),
+        )
+    )
+
+
+def _own_running_row(job: Job):
+    return type(job).objects.filter(
+        pk=job.pk,
+        status=Job.Status.RUNNING,
+        task_id=job.task_id,
+        cancel_requested_at__isnull=True,
+    )
+
+
+def _raise_why_not_ours(job: Job):
+    row = type(job).objects.filter(pk=job.pk, task_id=job.task_id).first()
+    if row and row.status == Job.Status.RUNNING and row.cancel_requested_at:
+        raise JobCancelled
+    raise JobTakenOver
 
 
 def job_succeed(job: Job, *, stage: str = "Done", **fields) -> None:
@@ -148,6 +225,7 @@ def job_succeed(job: Job, *, stage: str = "Done", **fields) -> None:
     job.stage = stage
     job.error_message = ""
     job.finished_at = timezone.now()
+    job.lease_expires_at = None
     job.save(
         update_fields=[
             "status",
@@ -155,17 +233,24 @@ def job_succeed(job: Job, *, stage: str = "Done", **fields) -> None:
             "stage",
             "error_message",
             "finished_at",
+            "lease_expires_at",
             *fields,
         ]
     )
+    _close_attempt(job, JobAttempt.Outcome.SUCCEEDED)
 
 
-def job_fail(job: Job, *, message: str) -> None:
-    """End the job for good, with a message the user can act on."""
+def job_fail(job: Job, *, message: str, detail: str = "") -> None:
+    """End the job for good, with a message the user can act on.
+
+    `detail` is for staff (an exception, a server's answer); it is kept on the
+    attempt, never shown to the user.
+    """
     job.status = Job.Status.FAILED
     job.error_message = message[:500]
     job.stage = ""  # The badge says failed; the message says why.
     job.next_retry_at = None
+    job.lease_expires_at = None
     job.finished_at = timezone.now()
     job.save(
         update_fields=[
@@ -173,28 +258,48 @@ def job_fail(job: Job, *, message: str) -> None:
             "error_message",
             "stage",
             "next_retry_at",
+            "lease_expires_at",
             "finished_at",
         ]
     )
+    _close_attempt(job, JobAttempt.Outcome.FAILED, error=message, detail=detail)
 
 
-def job_retry_or_fail(job: Job, *, reason: str) -> int | None:
-    """Record a transient failure; return seconds until the next attempt.
+def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
+    """Record a transient failure and raise RetryLater, or AttemptsExhausted
+    when this was the last attempt allowed.
 
     `reason` is short and lower-case ("processing error"): pages show it as
-    "Attempt 2 of 5 failed (processing error), next try in 7 s". Returns None,
-    with the job failed, when this was the last attempt allowed.
+    "Attempt 2 of 5 failed (processing error), next try in 7 s". The task base
+    turns RetryLater into a Celery retry and hands AttemptsExhausted to the
+    job's give-up hook.
     """
     if job.attempts >= job.max_attempts:
-        job_fail(job, message=f"Gave up after {job.attempts} attempts ({reason}).")
-        return None
+        _close_attempt(job, JobAttempt.Outcome.FAILED, error=reason, detail=detail)
+        raise AttemptsExhausted(f"Gave up after {job.attempts} attempts ({reason}).")
     delay = retry_delay(job.attempts, base=job.retry_backoff, cap=job.retry_backoff_max)
     job.status = Job.Status.RETRYING
     job.error_message = reason[:500]
     job.next_retry_at = timezone.now() + timedelta(seconds=delay)
+    job.lease_expires_at = None
     job.stage = f"Attempt {job.attempts} of {job.max_attempts} failed"
-    job.save(update_fields=["status", "error_message", "next_retry_at", "stage"])
-    return delay
+    job.save(
+        update_fields=[
+            "status",
+            "error_message",
+            "next_retry_at",
+            "lease_expires_at",
+            "stage",
+        ]
+    )
+    _close_attempt(
+        job,
+        JobAttempt.Outcome.RETRY,
+        error=reason,
+        detail=detail,
+        retry_at=job.next_retry_at,
+    )
+    raise RetryLater(delay, reason)
 
 
 def retry_delay(attempt: int, *, base: int, cap: int) -> int:
@@ -207,31 +312,101 @@ def retry_delay(attempt: int, *, base: int, cap: int) -> int:
     return max(1, round(random.uniform(step / 2, step)))  # noqa: S311 (not crypto)
 
 
+def job_cancel(job: Job) -> bool:
+    """Cancel the job for its owner; False when its type or state does not allow it.
+
+    A queued or retrying job ends cancelled at once: its message, when it
+    arrives, finds it final and does nothing. A running job is asked to stop:
+    it ends cancelled at its next progress checkpoint.
+    """
+    model = type(job)
+    now = timezone.now()
+    waiting = [
+        status
+        for status in (Job.Status.QUEUED, Job.Status.RETRYING)
+        if status in model.cancellable_statuses
+    ]
+    if model.objects.filter(pk=job.pk, status__in=waiting).update(
+        status=Job.Status.CANCELLED,
+        stage="Cancelled before it ran" if job.attempts == 0 else "Cancelled",
+        next_retry_at=None,
+        cancel_requested_at=now,
+        finished_at=now,
+    ):
+        job.refresh_from_db()
+        return True
+    if Job.Status.RUNNING in model.cancellable_statuses and model.objects.filter(
+        pk=job.pk, status=Job.Status.RUNNING, cancel_requested_at__isnull=True
+    ).update(cancel_requested_at=now, stage="Stopping at the next checkpoint"):
+        job.refresh_from_db()
+        return True
+    return False
+
+
+def job_end_cancelled(job: Job) -> None:
+    """End a running job whose owner cancelled it (the task base calls this)."""
+    job.refresh_from_db()
+    job.status = Job.Status.CANCELLED
+    job.stage = f"Cancelled at {job.progress}%" if job.progress else "Cancelled"
+    job.lease_expires_at = None
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "stage", "lease_expires_at", "finished_at"])
+    _close_attempt(job, JobAttempt.Outcome.CANCELLED)
+
+
+def _job_type(job: Job) -> ContentType:
+    return ContentType.objects.get_for_model(job, for_concrete_model=True)
+
+
+def _close_attempt(
+    job: Job,
+    outcome: str,
+    *,
+    error: str = "",
+    detail: str = "",
+    retry_at=None,
+    ended_at=None,
+) -> None:
+    """End the job's open attempt, if any, with `outcome`, at `ended_at` (now)."""
+    JobAttempt.objects.filter(
+        job_type=_job_type(job), job_id=job.pk, outcome=JobAttempt.Outcome.RUNNING
+    ).update(
+        outcome=outcome,
+        # Never before it started (clocks of two machines may differ).
+        finished_at=Greatest(
+            F("started_at"), Value(ended_at or timezone.now(), DateTimeField())
+        ),
+        error=error[:500],
+        error_detail=detail,
+        retry_at=retry_at,
+    )
+
+
 def jobs_sweep() -> int:
     """Publish again every job stuck past its lease; return how many.
 
     Catches what enqueue-after-commit cannot: a broker that was down at publish
-    time, a message lost with a Redis restart, a worker killed mid-task.
+    time, a message lost with a Redis restart, a worker killed mid-task or
+    while it held a retry. Each branch also waits after the last publish, so
+    a job the sweeper just published is not published again at the next sweep.
     """
     now = timezone.now()
-    lease = timedelta(seconds=settings.JOB_QUEUED_LEASE)
+    queued_lease = now - timedelta(seconds=settings.JOB_QUEUED_LEASE)
+    retry_grace = now - timedelta(seconds=settings.JOB_RETRY_GRACE)
     swept = 0
     for model in selectors.job_models():
-        running_lease = selectors.job_running_lease(model)
-        # Each branch also waits its lease after the last publish, so a job
-        # the sweeper just published is not published again at the next sweep.
         stuck = model.objects.filter(
-            Q(status=Job.Status.QUEUED, enqueued_at__lt=now - lease)
+            Q(status=Job.Status.QUEUED, enqueued_at__lt=queued_lease)
             | Q(status=Job.Status.QUEUED, enqueued_at__isnull=True)
             | Q(
                 status=Job.Status.RETRYING,
-                next_retry_at__lt=now - lease,
-                enqueued_at__lt=now - lease,
+                next_retry_at__lt=retry_grace,
+                enqueued_at__lt=retry_grace,
             )
             | Q(
                 status=Job.Status.RUNNING,
-                started_at__lt=now - running_lease,
-                enqueued_at__lt=now - running_lease,
+                lease_expires_at__lt=now,
+                enqueued_at__lt=now - timedelta(seconds=model.lease_seconds),
             )
         )
         for job in stuck.order_by("pk")[:500]:
@@ -239,6 +414,11 @@ def jobs_sweep() -> int:
                 "Sweeper re-enqueues %s %s (%s)", model.__name__, job.pk, job.status
             )
             with transaction.atomic():
+                if job.status == Job.Status.RUNNING:
+                    job.stage = WORKER_LOST
+                elif job.status == Job.Status.RETRYING:
+                    job.stage = RETRY_WAITING_FOR_WORKER
+                job.save(update_fields=["stage"])
                 job_enqueue(job)
             swept += 1
     return swept

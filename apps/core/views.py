@@ -1,16 +1,19 @@
 import logging
+from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
 from celery import current_app
 from django.conf import settings
-from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.db import connection
-from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render, resolve_url
-from django.views import View
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
+from apps.core import selectors, services, status
 from apps.core.models import Job
 
 logger = logging.getLogger(__name__)
@@ -61,52 +64,102 @@ def _broker_ready() -> bool:
         return False
 
 
-class JobStatusView(LoginRequiredMixin, View):
-    """The live status fragment of one job, for its owner only.
+# The job endpoints below serve every job type, addressed by its model's label
+# ("orders.payment"), and only to the job's owner: anyone else, and any id
+# that does not exist, gets 404.
 
-    Pages include it once; while the job is not final the fragment asks for
-    itself again every second (htmx), and a final state renders it without
-    the polling attributes, so polling stops on its own.
-    """
+MAX_LIST_IDS = 100
 
-    model: type[Job]
-    # A page-specific fragment may wrap core/_job_status.html to update more
-    # of the page at each poll (htmx out-of-band swaps).
-    template_name = "core/_job_status.html"
-    # Shown inside the fragment once the job has succeeded, or failed.
-    done_template = ""
-    failed_template = ""
 
-    def get(self, request, pk):
-        job = self.model.objects.filter(pk=pk, owner=request.user).first()
-        if job is None:
-            if _is_htmx(request):
-                # 286 tells htmx to stop polling; the box says why.
-                return HttpResponse(
-                    '<p class="job-error">This job no longer exists.</p>', status=286
-                )
-            raise Http404
-        return render(request, self.template_name, self.get_context(job))
+def htmx_login_required(view):
+    """login_required that, for an htmx poll after the session expired, sends
+    the whole page to the login form rather than the form into the box."""
 
-    def get_context(self, job):
-        return {
-            "job": job,
-            "poll_url": self.request.path,
-            "done_template": self.done_template,
-            "failed_template": self.failed_template,
-        }
-
-    def handle_no_permission(self):
-        if _is_htmx(self.request):
-            # A poll after the session expired: send the whole page to the
-            # login form, rather than the login form into the status box.
-            page = urlsplit(self.request.headers.get("HX-Current-URL", "")).path
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if _is_htmx(request):
+            page = urlsplit(request.headers.get("HX-Current-URL", "")).path
             response = HttpResponse(status=204)
             response["HX-Redirect"] = (
                 f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': page or '/'})}"
             )
             return response
-        return super().handle_no_permission()
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
+
+
+def _job_model(label: str) -> type[Job]:
+    model = selectors.job_model(label)
+    if model is None:
+        raise Http404
+    return model
+
+
+@never_cache
+@require_safe
+@htmx_login_required
+def job_status(request, label, pk):
+    """The live status box of one job; it polls itself until the job is final."""
+    job = _job_model(label).objects.filter(pk=pk, owner=request.user).first()
+    if job is None:
+        if _is_htmx(request):
+            # 286 tells htmx to stop polling; the box says why.
+            return render(request, "core/_job_gone.html", status=286)
+        raise Http404
+    return render(request, job.status_template, status.box_context(job))
+
+
+@require_POST
+@htmx_login_required
+def job_cancel(request, label, pk):
+    """Cancel the job for its owner; answer with its box (htmx) or go back."""
+    job = get_object_or_404(_job_model(label), pk=pk, owner=request.user)
+    cancelled = services.job_cancel(job)
+    if _is_htmx(request):
+        context = status.box_context(job)
+        if not cancelled:
+            context["notice"] = "It can no longer be cancelled."
+        return render(request, job.status_template, context)
+    if cancelled:
+        messages.success(request, "Cancelled.")
+    else:
+        messages.info(request, "It can no longer be cancelled.")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = resolve_url("core:home")
+    return redirect(next_url)
+
+
+@never_cache
+@require_safe
+@htmx_login_required
+def job_list_status(request, label):
+    """The state of many jobs of one type at once: ?id=1&id=2...
+
+    For htmx, each job's badge, swapped into the page out of band; once every
+    job is final it answers 286 and the poller stops. Otherwise JSON. Ids that
+    are not the user's are left out, as if they did not exist.
+    """
+    model = _job_model(label)
+    try:
+        ids = [int(value) for value in request.GET.getlist("id")[:MAX_LIST_IDS]]
+    except ValueError:
+        return HttpResponseBadRequest("id must be whole numbers")
+    jobs = list(selectors.jobs_of(model, owner=request.user, ids=ids))
+    if _is_htmx(request):
+        all_final = all(job.is_final for job in jobs)
+        return render(
+            request,
+            "core/_job_badges.html",
+            {"jobs": jobs},
+            status=286 if all_final else 200,
+        )
+    return JsonResponse({"jobs": [status.job_json(job) for job in jobs]})
 
 
 def _is_htmx(request) -> bool:

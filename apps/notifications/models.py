@@ -14,6 +14,8 @@ class OutgoingEmail(Job):
     max_attempts = 5
     retry_backoff = 10
     retry_backoff_max = 120
+    status_template = "notifications/_email_status.html"
+    badge_template = "notifications/_email_badge.html"
 
     template = models.CharField(max_length=100)
     to_address = models.EmailField()

@@ -10,7 +10,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.core import services as jobs
-from apps.core.exceptions import RetryLater
 from apps.notifications.models import OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -47,13 +46,12 @@ def email_queue(
 
 
 def email_deliver(*, email: OutgoingEmail) -> None:
-    """Send the email through EMAIL_BACKEND and mark it sent; run by the worker.
+    """Send the email through EMAIL_BACKEND and mark it sent.
 
-    Safe to call again: a sent email, or one another worker is sending, is left
-    alone. Raises RetryLater after recording a transient SMTP failure.
+    Run by the worker, once per attempt, through the job task base, which has
+    claimed the row (a sent email is never sent again). A transient SMTP
+    failure is recorded and retried (job_retry_or_fail raises RetryLater).
     """
-    if email.is_final or not jobs.job_start(email):
-        return
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.body_text,
@@ -66,26 +64,26 @@ def email_deliver(*, email: OutgoingEmail) -> None:
     try:
         message.send()
     except SoftTimeLimitExceeded:
-        delay = jobs.job_retry_or_fail(email, reason="mail server too slow")
-    except smtplib.SMTPRecipientsRefused:
+        jobs.job_retry_or_fail(email, reason="mail server too slow")
+    except smtplib.SMTPRecipientsRefused as exc:
         jobs.job_fail(
-            email, message=f"The mail server refused the address {email.to_address}."
+            email,
+            message=f"The mail server refused the address {email.to_address}.",
+            detail=str(exc),
         )
-        return
     except smtplib.SMTPResponseException as exc:
         if exc.smtp_code >= 500:  # Permanent: sending again gets the same answer.
             jobs.job_fail(
-                email, message=f"The mail server refused the email ({exc.smtp_code})."
+                email,
+                message=f"The mail server refused the email ({exc.smtp_code}).",
+                detail=str(exc),
             )
             return
         logger.warning("Email %s not sent: %s", email.pk, exc)
-        delay = jobs.job_retry_or_fail(email, reason="mail server busy")
+        jobs.job_retry_or_fail(email, reason="mail server busy", detail=str(exc))
     except (smtplib.SMTPException, OSError) as exc:
         logger.warning("Email %s not sent: %s", email.pk, exc)
-        delay = jobs.job_retry_or_fail(email, reason="mail server unreachable")
+        jobs.job_retry_or_fail(email, reason="mail server unreachable", detail=str(exc))
     else:
         jobs.job_succeed(email, stage="Delivered", sent_at=timezone.now())
         logger.info("Email %s sent to %s", email.pk, email.to_address)
-        return
-    if delay is not None:
-        raise RetryLater(delay)

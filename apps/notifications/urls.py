@@ -8,5 +8,4 @@ urlpatterns = [
     path("", views.mailbox, name="mailbox"),
     path("list/", views.mailbox_list, name="mailbox_list"),
     path("<int:pk>/", views.email_detail, name="email_detail"),
-    path("<int:pk>/status/", views.EmailStatusView.as_view(), name="email_status"),
 ]

@@ -91,6 +91,14 @@ class Payment(Job):
     max_attempts = 5
     retry_backoff = settings.PAYMENT_RETRY_BACKOFF
     retry_backoff_max = 120
+    soft_time_limit = 15
+    time_limit = 20
+    # Never cancelled by the user: once it runs, the card may be charging, and
+    # only the gateway would know the outcome.
+    cancellable_statuses = ()
+    # Also update the order's own badge as the payment moves.
+    status_template = "orders/_payment_status.html"
+    badge_template = "orders/_payment_badge.html"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="payments")
     amount = models.DecimalField(max_digits=12, decimal_places=2)

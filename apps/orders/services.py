@@ -1,4 +1,3 @@
-import functools
 import logging
 from datetime import timedelta
 from decimal import Decimal
@@ -12,7 +11,6 @@ from django.utils import timezone
 from apps.accounts import selectors as accounts
 from apps.accounts.models import User
 from apps.core import services as jobs
-from apps.core.exceptions import RetryLater
 from apps.notifications import services as notifications
 from apps.orders import gateway
 from apps.orders.models import Order, OrderLine, Payment, Product
@@ -96,14 +94,11 @@ def payment_start(*, order: Order, card_number: str) -> Payment:
 def payment_process(*, payment: Payment) -> None:
     """Charge the card; run by the worker, once per attempt.
 
-    Redelivered or duplicated messages find the payment claimed or final and
-    return. Raises RetryLater after a transient gateway failure.
+    The job task base has claimed the payment for this attempt, so duplicated
+    or late messages never get here. A transient gateway failure is recorded
+    and retried (job_retry_or_fail raises RetryLater); every charge carries the
+    payment's idempotency key, so a retry never charges twice.
     """
-    if payment.is_final:
-        return
-    give_up = functools.partial(_payment_settle_or_fail, payment, code="interrupted")
-    if not jobs.job_start(payment, on_give_up=give_up):
-        return
     jobs.job_progress(payment, progress=30, stage="Charging the card")
     try:
         charge = gateway.charge(
@@ -114,16 +109,27 @@ def payment_process(*, payment: Payment) -> None:
         )
     except gateway.CardDeclined as exc:
         _payment_failed(payment, message=exc.message, code=exc.code)
-        return
     except gateway.GatewayUnavailable as exc:
-        delay = _payment_retry_or_fail(payment, exc.reason, exc.code)
+        _payment_retry(payment, exc.reason, exc.code)
     except SoftTimeLimitExceeded:
-        delay = _payment_retry_or_fail(payment, "gateway too slow", "timeout")
+        _payment_retry(payment, "gateway too slow", "timeout")
     else:
         _payment_succeeded(payment, charge_id=charge.charge_id)
-        return
-    if delay is not None:
-        raise RetryLater(delay)
+
+
+def payment_give_up(payment: Payment, *, message: str) -> None:
+    """End a payment out of attempts: paid if the gateway did charge, else failed.
+
+    The job's give-up hook (apps.orders.tasks). The last attempt may have
+    timed out after the card was charged; failing the payment then would let
+    the user pay a second time.
+    """
+    charge = gateway.charge_lookup(idempotency_key=payment.idempotency_key)
+    if charge is not None and charge.status == charge.Status.SUCCEEDED:
+        _payment_succeeded(payment, charge_id=charge.charge_id)
+    else:
+        code = payment.failure_code or "interrupted"
+        _payment_failed(payment, message=message, code=code, dead_letter=True)
 
 
 @transaction.atomic
@@ -147,33 +153,13 @@ def payment_retry(*, payment: Payment) -> bool:
     return True
 
 
-def _payment_retry_or_fail(payment: Payment, reason: str, code: str) -> int | None:
+def _payment_retry(payment: Payment, reason: str, code: str) -> None:
     logger.warning(
         "Payment %s attempt %s failed: %s", payment.pk, payment.attempts, reason
     )
     payment.failure_code = code
     payment.save(update_fields=["failure_code"])
-    if payment.attempts < payment.max_attempts:
-        return jobs.job_retry_or_fail(payment, reason=reason)
-    _payment_settle_or_fail(
-        payment,
-        message=f"Gave up after {payment.attempts} attempts ({reason}).",
-        code=code,
-    )
-    return None
-
-
-def _payment_settle_or_fail(payment: Payment, *, message: str, code: str) -> None:
-    """End a payment out of attempts: paid if the gateway did charge, else failed.
-
-    The last attempt may have timed out after the card was charged; failing
-    the payment then would let the user pay a second time.
-    """
-    charge = gateway.charge_lookup(idempotency_key=payment.idempotency_key)
-    if charge is not None and charge.status == charge.Status.SUCCEEDED:
-        _payment_succeeded(payment, charge_id=charge.charge_id)
-    else:
-        _payment_failed(payment, message=message, code=code, dead_letter=True)
+    jobs.job_retry_or_fail(payment, reason=reason, detail=code)
 
 
 @transaction.atomic

@@ -6,13 +6,7 @@ app_name = "orders"
 
 urlpatterns = [
     path("", views.order_list, name="list"),
-    path("table/", views.order_list_table, name="list_table"),
     path("new/", views.order_new, name="new"),
     path("<int:pk>/", views.order_detail, name="detail"),
     path("<int:pk>/pay/", views.order_pay, name="pay"),
-    path(
-        "payments/<int:pk>/status/",
-        views.PaymentStatusView.as_view(),
-        name="payment_status",
-    ),
 ]

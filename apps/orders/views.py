@@ -3,28 +3,21 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.core.views import JobStatusView
-from apps.orders import forms, gateway, selectors, services
-from apps.orders.models import Payment
+from apps.orders import forms, selectors, services
 
 
 @login_required
 def order_list(request):
-    return render(request, "orders/order_list.html", _order_list_context(request))
-
-
-@login_required
-def order_list_table(request):
-    """The table alone, polled by the list page while a payment is under way."""
-    return render(request, "orders/_order_table.html", _order_list_context(request))
-
-
-def _order_list_context(request):
     orders = list(selectors.orders_of(request.user))
-    return {
-        "orders": orders,
-        "any_processing": any(o.status == o.Status.PROCESSING for o in orders),
-    }
+    return render(
+        request,
+        "orders/order_list.html",
+        {
+            "orders": orders,
+            # Their badges stay live (core's list-status endpoint).
+            "payments": [p for o in orders if (p := selectors.order_latest_payment(o))],
+        },
+    )
 
 
 @login_required
@@ -50,7 +43,6 @@ def order_detail(request, pk, payment_form=None):
             "order": order,
             "payment": selectors.order_latest_payment(order),
             "payment_form": payment_form or forms.PaymentForm(),
-            "test_cards": gateway.TEST_CARDS,
         },
     )
 
@@ -72,19 +64,3 @@ def order_pay(request, pk):
     except services.OrderNotPayable:
         messages.info(request, "A payment for this order is already under way.")
     return redirect("orders:detail", pk=order.pk)
-
-
-class PaymentStatusView(JobStatusView):
-    model = Payment
-    # Also refreshes the order's status badge at the top of the page.
-    template_name = "orders/_payment_status.html"
-    done_template = "orders/_payment_paid.html"
-    # Offers another card, so it needs the payment form.
-    failed_template = "orders/_payment_failed.html"
-
-    def get_context(self, job):
-        return {
-            **super().get_context(job),
-            "payment_form": forms.PaymentForm(),
-            "test_cards": gateway.TEST_CARDS,
-        }

@@ -36,6 +36,8 @@ def clean_env(**variables: str) -> dict[str, str]:
     """
     documented = documented_variables()
     env = {name: value for name, value in os.environ.items() if name not in documented}
+    # The tests' own settings (tests.settings) are not in the image.
+    env.pop("DJANGO_SETTINGS_MODULE", None)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     return {**env, **variables}
 

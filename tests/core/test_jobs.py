@@ -1,4 +1,4 @@
-"""The shared job mechanism, shown on OutgoingEmail, the first concrete Job."""
+"""The shared job services (apps.core.services), on the test-only SampleJob."""
 
 from datetime import timedelta
 
@@ -7,24 +7,27 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core import services as jobs
-from apps.core.models import Job
-from apps.notifications import services as mail
-from apps.notifications.models import OutgoingEmail
+from apps.core.exceptions import (
+    AttemptsExhausted,
+    JobCancelled,
+    JobTakenOver,
+    RetryLater,
+)
+from apps.core.models import Job, JobAttempt
+from tests.jobkit import services as sample
+from tests.jobkit.models import SampleJob
+from tests.jobkit.runs import run_attempt
 
 pytestmark = pytest.mark.django_db
 
-
-def queue_email(user, key="k1"):
-    return mail.email_queue(
-        owner=user, template="welcome", context={"verify_url": "x"}, idempotency_key=key
-    )
+LONG_AGO = timedelta(hours=2)
 
 
 def test_enqueue_publishes_only_after_commit(user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        email = queue_email(user)
-        assert email.task_id
-        assert email.status == Job.Status.QUEUED
+        job = sample.sample_job_start(owner=user)
+        assert job.task_id
+        assert job.status == Job.Status.QUEUED
     assert len(callbacks) == 1  # Nothing ran yet: it waits for the commit.
 
 
@@ -32,60 +35,86 @@ def test_rollback_publishes_nothing(user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         try:
             with transaction.atomic():
-                queue_email(user)
+                sample.sample_job_start(owner=user)
                 raise RuntimeError("request failed after queueing")
         except RuntimeError:
             pass
     assert callbacks == []
-    assert not OutgoingEmail.objects.exists()
+    assert not SampleJob.objects.exists()
 
 
-def test_job_is_claimed_by_one_attempt_only(user):
-    email = queue_email(user)
-    assert jobs.job_start(email) is True
-    assert jobs.job_start(OutgoingEmail.objects.get(pk=email.pk)) is False
-    email.refresh_from_db()
-    assert (email.status, email.attempts) == (Job.Status.RUNNING, 1)
-
-
-def test_running_job_past_its_lease_can_be_claimed_again(user):
-    email = queue_email(user)
-    jobs.job_start(email)
-    OutgoingEmail.objects.filter(pk=email.pk).update(
-        started_at=timezone.now() - timedelta(hours=1)
+def test_job_is_claimed_by_one_attempt_only(make_job):
+    job = make_job()
+    assert jobs.job_start(job, task_id=job.task_id, worker="w1@host") is True
+    again = SampleJob.objects.get(pk=job.pk)
+    assert jobs.job_start(again, task_id="another-delivery") is False
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Job.Status.RUNNING, 1)
+    assert job.lease_expires_at > timezone.now()
+    attempt = JobAttempt.objects.get()
+    assert (attempt.number, attempt.worker, attempt.outcome) == (
+        1,
+        "w1@host",
+        "running",
     )
-    assert jobs.job_start(email) is True
-    assert email.attempts == 2
 
 
-def test_job_whose_attempts_all_died_ends_failed(user):
-    email = queue_email(user)
-    OutgoingEmail.objects.filter(pk=email.pk).update(attempts=email.max_attempts)
-    assert jobs.job_start(email) is False
-    email.refresh_from_db()
-    assert email.status == Job.Status.FAILED
-    assert "Stopped after 5 attempts" in email.error_message
+def test_running_job_is_claimed_again_only_once_its_lease_lapsed(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    assert jobs.job_start(job, task_id=None) is False  # Alive: hands off.
+    SampleJob.objects.filter(pk=job.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert jobs.job_start(job, task_id=None) is True
+    assert job.attempts == 2
+    first, second = JobAttempt.objects.order_by("number")
+    assert first.outcome == "interrupted"
+    assert first.error == "The worker running it stopped before it could finish."
+    assert second.outcome == "running"
 
 
-def test_transient_failure_schedules_a_retry(user):
-    email = queue_email(user)
-    jobs.job_start(email)
-    delay = jobs.job_retry_or_fail(email, reason="mail server unreachable")
-    email.refresh_from_db()
-    assert 1 <= delay <= email.retry_backoff
-    assert email.status == Job.Status.RETRYING
-    assert email.next_retry_at > timezone.now()
-    assert email.stage == "Attempt 1 of 5 failed"
+def test_job_whose_last_attempt_was_cut_off_at_the_cap_is_given_up(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    SampleJob.objects.filter(pk=job.pk).update(
+        attempts=job.max_attempts, lease_expires_at=timezone.now() - LONG_AGO
+    )
+    with pytest.raises(AttemptsExhausted) as raised:
+        jobs.job_start(job, task_id="redelivery")
+    assert raised.value.message == (
+        "Stopped after 3 attempts: the last one was cut off before it could finish."
+    )
+    job.refresh_from_db()
+    assert job.attempts == job.max_attempts  # Not a fourth.
 
 
-def test_transient_failure_on_last_attempt_fails_the_job(user):
-    email = queue_email(user)
-    jobs.job_start(email)
-    email.attempts = email.max_attempts
-    assert jobs.job_retry_or_fail(email, reason="mail server unreachable") is None
-    email.refresh_from_db()
-    assert email.status == Job.Status.FAILED
-    assert email.error_message == "Gave up after 5 attempts (mail server unreachable)."
+def test_transient_failure_records_the_attempt_and_raises_retry_later(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    with pytest.raises(RetryLater) as raised:
+        jobs.job_retry_or_fail(job, reason="sample outage", detail="HTTP 503")
+    job.refresh_from_db()
+    assert 1 <= raised.value.countdown <= job.retry_backoff
+    assert job.status == Job.Status.RETRYING
+    assert job.next_retry_at > timezone.now()
+    assert job.stage == "Attempt 1 of 3 failed"
+    attempt = JobAttempt.objects.get()
+    assert (attempt.outcome, attempt.error, attempt.error_detail) == (
+        "retry",
+        "sample outage",
+        "HTTP 503",
+    )
+    assert attempt.retry_at == job.next_retry_at
+
+
+def test_transient_failure_on_the_last_attempt_raises_attempts_exhausted(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    job.attempts = job.max_attempts
+    with pytest.raises(AttemptsExhausted) as raised:
+        jobs.job_retry_or_fail(job, reason="sample outage")
+    assert raised.value.message == "Gave up after 3 attempts (sample outage)."
 
 
 @pytest.mark.parametrize(
@@ -99,44 +128,124 @@ def test_retry_delay_doubles_with_jitter_up_to_its_cap(attempt, low, high):
     assert len(delays) > 1 or low == high
 
 
-def test_progress_is_clamped_to_0_100(user):
-    email = queue_email(user)
-    jobs.job_progress(email, progress=140, stage="Almost")
-    email.refresh_from_db()
-    assert (email.progress, email.stage) == (100, "Almost")
+def test_progress_is_clamped_and_renews_the_lease(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    SampleJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
+    jobs.job_progress(job, progress=140, stage="Almost")
+    job.refresh_from_db()
+    assert (job.progress, job.stage) == (100, "Almost")
+    assert job.lease_expires_at > timezone.now() + timedelta(seconds=10)
+
+
+def test_heartbeat_renews_the_lease_until_the_job_is_no_longer_ours(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    SampleJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
+    assert jobs.job_heartbeat(job) is True
+    assert SampleJob.objects.get(pk=job.pk).lease_expires_at > timezone.now()
+    SampleJob.objects.filter(pk=job.pk).update(task_id="taken-over")
+    assert jobs.job_heartbeat(job) is False
+
+
+def test_progress_of_an_attempt_that_was_taken_over_raises(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    SampleJob.objects.filter(pk=job.pk).update(task_id="the-sweepers-new-message")
+    with pytest.raises(JobTakenOver):
+        jobs.job_progress(job, progress=50, stage="Half way")
+
+
+def test_cancel_of_a_queued_job_ends_it_at_once_and_its_task_does_nothing(make_job):
+    job = make_job()
+    assert jobs.job_cancel(job) is True
+    assert (job.status, job.stage) == ("cancelled", "Cancelled before it ran")
+    run_attempt(job)  # Its message arrives later.
+    assert (job.status, job.attempts, job.effects) == ("cancelled", 0, 0)
+
+
+def test_cancel_of_a_running_job_stops_it_at_its_next_checkpoint(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    assert jobs.job_cancel(job) is True
+    assert job.status == "running"  # Still running, asked to stop.
+    assert job.can_cancel is False  # Asked once is enough.
+    with pytest.raises(JobCancelled):
+        jobs.job_progress(job, progress=50, stage="Half way")
+
+
+def test_job_types_that_do_not_allow_cancel_refuse_it(make_job, monkeypatch):
+    monkeypatch.setattr(SampleJob, "cancellable_statuses", ())
+    job = make_job()
+    assert job.can_cancel is False
+    assert jobs.job_cancel(job) is False
+    job.refresh_from_db()
+    assert job.status == "queued"
+
+
+def test_a_finished_job_cannot_be_cancelled(make_job):
+    job = make_job()
+    run_attempt(job)
+    assert job.status == "succeeded"
+    assert jobs.job_cancel(job) is False
 
 
 def test_sweeper_republishes_stuck_jobs_and_leaves_the_rest(
-    user, settings, django_capture_on_commit_callbacks
+    make_job, django_capture_on_commit_callbacks
 ):
-    long_ago = timezone.now() - timedelta(hours=2)
-    stuck_queued = queue_email(user, "a")
-    stuck_running = queue_email(user, "b")
-    stuck_retrying = queue_email(user, "c")
-    fresh = queue_email(user, "d")
-    done = queue_email(user, "e")
-    OutgoingEmail.objects.filter(pk=stuck_queued.pk).update(enqueued_at=long_ago)
-    OutgoingEmail.objects.filter(pk=stuck_running.pk).update(
-        status=Job.Status.RUNNING, started_at=long_ago, attempts=1, enqueued_at=long_ago
-    )
-    OutgoingEmail.objects.filter(pk=stuck_retrying.pk).update(
-        status=Job.Status.RETRYING,
-        next_retry_at=long_ago,
+    now = timezone.now()
+    stuck_queued, stuck_running, stuck_retrying = make_job(), make_job(), make_job()
+    fresh_running, fresh, done = make_job(), make_job(), make_job()
+    SampleJob.objects.filter(pk=stuck_queued.pk).update(enqueued_at=now - LONG_AGO)
+    SampleJob.objects.filter(pk=stuck_running.pk).update(
+        status="running",
         attempts=1,
-        enqueued_at=long_ago,
+        enqueued_at=now - LONG_AGO,
+        lease_expires_at=now - timedelta(seconds=1),
     )
-    OutgoingEmail.objects.filter(pk=done.pk).update(
-        status=Job.Status.SUCCEEDED, enqueued_at=long_ago
+    SampleJob.objects.filter(pk=fresh_running.pk).update(
+        status="running",
+        attempts=1,
+        enqueued_at=now - LONG_AGO,
+        lease_expires_at=now + timedelta(seconds=10),
     )
-    old_task_ids = dict(OutgoingEmail.objects.values_list("pk", "task_id"))
+    SampleJob.objects.filter(pk=stuck_retrying.pk).update(
+        status="retrying",
+        attempts=1,
+        next_retry_at=now - timedelta(seconds=30),
+        enqueued_at=now - LONG_AGO,
+    )
+    SampleJob.objects.filter(pk=done.pk).update(
+        status="succeeded", enqueued_at=now - LONG_AGO
+    )
+    old_task_ids = dict(SampleJob.objects.values_list("pk", "task_id"))
 
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs.jobs_sweep() == 3
 
-    for email in (stuck_queued, stuck_running, stuck_retrying):
-        email.refresh_from_db()
-        assert email.status == Job.Status.SUCCEEDED  # Ran (eagerly) once swept.
-        assert email.task_id != old_task_ids[email.pk]
-    fresh.refresh_from_db()
-    assert fresh.status == Job.Status.QUEUED
-    assert fresh.task_id == old_task_ids[fresh.pk]
+    for job in (stuck_queued, stuck_running, stuck_retrying):
+        job.refresh_from_db()
+        assert job.status == "succeeded"  # Ran (eagerly) once swept.
+        assert job.effects == 1
+        assert job.task_id != old_task_ids[job.pk]
+    for job in (fresh, fresh_running):
+        job.refresh_from_db()
+        assert job.task_id == old_task_ids[job.pk]
+
+
+def test_sweeper_says_on_the_page_why_a_job_waits(
+    make_job, django_capture_on_commit_callbacks
+):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    SampleJob.objects.filter(pk=job.pk).update(
+        enqueued_at=timezone.now() - LONG_AGO,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    job.refresh_from_db()
+    assert job.worker_lost
+    with django_capture_on_commit_callbacks(execute=False):
+        assert jobs.jobs_sweep() == 1
+        assert jobs.jobs_sweep() == 0  # Not again at the next sweep.
+    job.refresh_from_db()
+    assert job.stage == "The worker stopped answering; another one will take over."

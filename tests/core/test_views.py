@@ -44,7 +44,7 @@ def make_email(owner):
 def test_status_fragment_polls_while_the_job_runs(client, user):
     email = make_email(user)
     client.force_login(user)
-    url = reverse("notifications:email_status", args=[email.pk])
+    url = reverse("core:job_status", args=["notifications.outgoingemail", email.pk])
     html = client.get(url).content.decode()
     assert f'hx-get="{url}"' in html
     assert 'data-status="queued"' in html
@@ -54,7 +54,9 @@ def test_status_fragment_stops_polling_once_final(client, user):
     email = make_email(user)
     OutgoingEmail.objects.filter(pk=email.pk).update(status="succeeded")
     client.force_login(user)
-    html = client.get(reverse("notifications:email_status", args=[email.pk])).content
+    html = client.get(
+        reverse("core:job_status", args=["notifications.outgoingemail", email.pk])
+    ).content
     assert b"hx-get" not in html
     assert b'data-status="succeeded"' in html
 
@@ -62,13 +64,17 @@ def test_status_fragment_stops_polling_once_final(client, user):
 def test_status_fragment_of_another_users_job_is_404(client, user):
     email = make_email(user)
     client.force_login(UserFactory())
-    response = client.get(reverse("notifications:email_status", args=[email.pk]))
+    response = client.get(
+        reverse("core:job_status", args=["notifications.outgoingemail", email.pk])
+    )
     assert response.status_code == 404
 
 
 def test_status_fragment_needs_login(client, user):
     email = make_email(user)
-    response = client.get(reverse("notifications:email_status", args=[email.pk]))
+    response = client.get(
+        reverse("core:job_status", args=["notifications.outgoingemail", email.pk])
+    )
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
 
@@ -76,7 +82,7 @@ def test_status_fragment_needs_login(client, user):
 def test_status_poll_after_the_session_expired_sends_the_page_to_login(client, user):
     email = make_email(user)
     response = client.get(
-        reverse("notifications:email_status", args=[email.pk]),
+        reverse("core:job_status", args=["notifications.outgoingemail", email.pk]),
         headers={
             "HX-Request": "true",
             "HX-Current-URL": "http://testserver/accounts/welcome/",
@@ -89,7 +95,7 @@ def test_status_poll_after_the_session_expired_sends_the_page_to_login(client, u
 def test_status_poll_for_a_job_that_is_gone_stops_polling(client, user):
     email = make_email(user)
     client.force_login(user)
-    url = reverse("notifications:email_status", args=[email.pk])
+    url = reverse("core:job_status", args=["notifications.outgoingemail", email.pk])
     email.delete()
     response = client.get(url, headers={"HX-Request": "true"})
     assert response.status_code == 286  # htmx: stop polling.

@@ -28,7 +28,7 @@ def deliver_when_due(email):
     OutgoingEmail.objects.filter(pk=email.pk, status="retrying").update(
         next_retry_at=timezone.now()
     )
-    services.email_deliver(email=OutgoingEmail.objects.get(pk=email.pk))
+    tasks.email_send(email.pk)
 
 
 @pytest.fixture
@@ -59,17 +59,19 @@ def test_send_task_run_twice_sends_once(user):
     assert mail.outbox[0].extra_headers["X-Idempotency-Key"] == "welcome:1"
 
 
-def test_send_task_for_a_deleted_email_does_nothing(user):
+def test_send_task_for_a_deleted_email_does_nothing(user, caplog):
     email = queue(user)
     OutgoingEmail.objects.filter(pk=email.pk).delete()
-    tasks.email_send(email.pk)
+    with caplog.at_level("INFO", logger="apps.core.job_task"):
+        tasks.email_send(email.pk)
+    assert f"OutgoingEmail {email.pk} is gone: nothing to do" in caplog.messages
     assert mail.outbox == []
 
 
 def test_unreachable_mail_server_is_retried_later(user, smtp_down):
     email = queue(user)
     with pytest.raises(RetryLater) as raised:
-        services.email_deliver(email=email)
+        tasks.email_send(email.pk)
     email.refresh_from_db()
     assert email.status == "retrying"
     assert email.error_message == "mail server unreachable"
@@ -118,7 +120,7 @@ def test_smtp_refusals_fail_for_good_or_retry_by_their_code(
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
         email = queue(user)
         with contextlib.suppress(RetryLater):  # The 451: a retry is planned.
-            services.email_deliver(email=email)
+            tasks.email_send(email.pk)
     email.refresh_from_db()
     assert (email.status, email.error_message) == (status, message)
     assert smtp.messages == []

@@ -52,11 +52,23 @@ def test_mailbox_asks_anonymous_visitors_to_log_in(client, user):
         assert response["Location"].startswith(reverse("accounts:login"))
 
 
-def test_mailbox_list_refreshes_itself(client, user):
+def test_mailbox_list_refreshes_itself_only_when_a_newer_email_arrived(client, user):
     client.force_login(user)
     page = client.get(reverse("notifications:mailbox")).content.decode()
-    assert 'hx-get="/mailbox/list/"' in page
+    assert 'hx-get="/mailbox/list/?after=0"' in page
     assert "No emails yet" in page
+    email = email_for(user)
+    list_url = reverse("notifications:mailbox_list")
+    assert client.get(f"{list_url}?after=0").status_code == 200
+    assert client.get(f"{list_url}?after={email.pk}").status_code == 204
+
+
+def test_mailbox_keeps_the_badges_of_own_emails_being_sent_live(client, user):
+    email = email_for(user)
+    client.force_login(user)
+    page = client.get(reverse("notifications:mailbox")).content.decode()
+    list_status = reverse("core:job_list_status", args=["notifications.outgoingemail"])
+    assert f'hx-get="{list_status}?id={email.pk}"' in page
 
 
 def test_email_html_is_shown_in_a_sandbox_without_scripts(client, user):

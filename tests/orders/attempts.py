@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from apps.core.exceptions import RetryLater
-from apps.orders import services
+from apps.orders import tasks
 from apps.orders.models import Payment
 
 
@@ -17,7 +17,8 @@ def process(payment):
         next_retry_at=timezone.now()
     )
     try:
-        services.payment_process(payment=Payment.objects.get(pk=payment.pk))
+        # Called directly, as a worker would run it; a retry raises RetryLater.
+        tasks.payment_process(payment.pk)
     except RetryLater as retry:
         return retry.countdown
     return None

@@ -250,22 +250,25 @@ def test_payment_task_twice_charges_once(order, django_capture_on_commit_callbac
 
 
 def test_payment_task_for_a_deleted_order_does_nothing(
-    order, django_capture_on_commit_callbacks
+    order, django_capture_on_commit_callbacks, caplog
 ):
     payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
-    order.delete()
-    tasks.payment_process(payment.pk)
+    order.delete()  # Its payment goes with it.
+    with caplog.at_level("INFO", logger="apps.core.job_task"):
+        tasks.payment_process(payment.pk)
+    assert f"Payment {payment.pk} is gone: nothing to do" in caplog.messages
     assert not GatewayCharge.objects.exists()
+    assert not OutgoingEmail.objects.filter(template="payment_failed").exists()
 
 
 def test_sweeper_finishes_a_payment_whose_worker_died_mid_charge(
     order, django_capture_on_commit_callbacks
 ):
     payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
-    jobs.job_start(payment)  # A worker claimed it, then died.
+    jobs.job_start(payment, task_id=payment.task_id)  # Claimed; its worker died.
     Payment.objects.filter(pk=payment.pk).update(
         enqueued_at=timezone.now() - timedelta(minutes=5),
-        started_at=timezone.now() - timedelta(minutes=5),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs.jobs_sweep() == 1
@@ -278,7 +281,7 @@ def test_sweeper_leaves_a_payment_running_within_its_lease(
     order, django_capture_on_commit_callbacks
 ):
     payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
-    jobs.job_start(payment)
+    jobs.job_start(payment, task_id=payment.task_id)
     assert jobs.jobs_sweep() == 0
 
 
@@ -322,7 +325,7 @@ def test_payment_interrupted_on_every_attempt_fails_the_order_for_the_user(
     Payment.objects.filter(pk=payment.pk).update(
         status="running",
         attempts=payment.max_attempts,
-        started_at=timezone.now() - timedelta(hours=1),
+        lease_expires_at=timezone.now() - timedelta(hours=1),
     )
     assert process(payment) is None
     payment.refresh_from_db()
@@ -343,7 +346,7 @@ def test_interrupted_payment_whose_card_was_charged_ends_paid(
     Payment.objects.filter(pk=payment.pk).update(  # ...then, say, a restore.
         status="running",
         attempts=payment.max_attempts,
-        started_at=timezone.now() - timedelta(hours=1),
+        lease_expires_at=timezone.now() - timedelta(hours=1),
     )
     Order.objects.filter(pk=order.pk).update(status=Order.Status.PROCESSING)
     process(payment)
@@ -366,7 +369,7 @@ def test_same_message_again_leaves_a_running_payment_alone_unless_redelivered(
     order, django_capture_on_commit_callbacks
 ):
     payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
-    jobs.job_start(payment)
+    jobs.job_start(payment, task_id=payment.task_id)
     # The message that claimed it, delivered a second time while the first
     # run may still be alive (no redelivered flag): hands off.
     tasks.payment_process.apply(args=[payment.pk], task_id=payment.task_id)
@@ -379,10 +382,10 @@ def test_sweeper_does_not_republish_what_it_just_published(
     order, django_capture_on_commit_callbacks
 ):
     payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
-    jobs.job_start(payment)
+    jobs.job_start(payment, task_id=payment.task_id)
     long_ago = timezone.now() - timedelta(minutes=5)
     Payment.objects.filter(pk=payment.pk).update(
-        enqueued_at=long_ago, started_at=long_ago
+        enqueued_at=long_ago, lease_expires_at=long_ago
     )
     with django_capture_on_commit_callbacks(execute=False):
         assert jobs.jobs_sweep() == 1

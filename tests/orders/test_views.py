@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from apps.core.exceptions import RetryLater
-from apps.orders import services
+from apps.orders import services, tasks
 from apps.orders.models import Order, Payment
 from tests.factories import UserFactory
 from tests.orders.attempts import exhaust
@@ -73,7 +73,9 @@ def test_another_users_order_and_payment_are_404(
         == 404
     )
     assert (
-        client.get(reverse("orders:payment_status", args=[payment.pk])).status_code
+        client.get(
+            reverse("core:job_status", args=["orders.payment", payment.pk])
+        ).status_code
         == 404
     )
     assert client.get(reverse("orders:detail", args=[99999])).status_code == 404
@@ -119,7 +121,7 @@ def test_paying_shows_the_payment_live_on_the_order_page(
     payment = Payment.objects.get()
     assert payment.card_last4 == "0119"
     page = client.get(response["Location"]).content.decode()
-    status_url = reverse("orders:payment_status", args=[payment.pk])
+    status_url = reverse("core:job_status", args=["orders.payment", payment.pk])
     assert f'hx-get="{status_url}"' in page
     assert "Payment processing" in page
 
@@ -130,10 +132,10 @@ def test_retrying_payment_says_which_attempt_failed_and_when_the_next_comes(
     with django_capture_on_commit_callbacks():
         payment = services.payment_start(order=order, card_number="4000000000000119")
     with pytest.raises(RetryLater):
-        services.payment_process(payment=payment)
+        tasks.payment_process(payment.pk)
     client.force_login(user)
     fragment = client.get(
-        reverse("orders:payment_status", args=[payment.pk])
+        reverse("core:job_status", args=["orders.payment", payment.pk])
     ).content.decode()
     assert 'data-status="retrying"' in fragment
     assert "Attempt 1 of 5 failed (processing error), next try in " in fragment
@@ -145,10 +147,10 @@ def test_failed_payment_offers_the_form_again_in_place(
 ):
     with django_capture_on_commit_callbacks():
         payment = services.payment_start(order=order, card_number="4000000000000002")
-    services.payment_process(payment=payment)
+    tasks.payment_process(payment.pk)
     client.force_login(user)
     fragment = client.get(
-        reverse("orders:payment_status", args=[payment.pk])
+        reverse("core:job_status", args=["orders.payment", payment.pk])
     ).content.decode()
     assert "Your card was declined." in fragment
     assert f'action="{reverse("orders:pay", args=[order.pk])}"' in fragment
@@ -209,20 +211,21 @@ def test_paying_a_paid_order_again_says_so(
     assert Payment.objects.count() == 1
 
 
-def test_order_list_refreshes_itself_only_while_a_payment_is_under_way(
+def test_order_list_polls_payment_badges_only_while_a_payment_is_under_way(
     client, user, order, django_capture_on_commit_callbacks
 ):
     client.force_login(user)
-    table_url = reverse("orders:list_table")
-    assert (
-        f'hx-get="{table_url}"'
-        not in client.get(reverse("orders:list")).content.decode()
-    )
+    list_status = reverse("core:job_list_status", args=["orders.payment"])
+    assert list_status not in client.get(reverse("orders:list")).content.decode()
     with django_capture_on_commit_callbacks():
-        services.payment_start(order=order, card_number="4242424242424242")
-    assert (
-        f'hx-get="{table_url}"' in client.get(reverse("orders:list")).content.decode()
-    )
-    fragment = client.get(table_url).content.decode()
-    assert fragment.lstrip().startswith("<div") or 'id="order-table"' in fragment
-    assert "Payment processing" in fragment
+        payment = services.payment_start(order=order, card_number="4242424242424242")
+    page = client.get(reverse("orders:list")).content.decode()
+    poll_url = f"{list_status}?id={payment.pk}"
+    assert f'hx-get="{poll_url}"' in page
+    badges = client.get(poll_url, headers={"HX-Request": "true"})
+    assert badges.status_code == 200  # Not final yet: keep polling.
+    html = badges.content.decode()
+    assert f'id="job-badge-orders.payment-{payment.pk}"' in html
+    # The order's badge in the same row follows the payment.
+    assert f'id="order-{order.pk}-status"' in html
+    assert "Payment processing" in html

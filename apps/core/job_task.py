@@ -1,0 +1,158 @@
+"""
+The one task base every job runs on. A job task is a few lines:
+
+    @job_task(Payment, give_up=services.payment_give_up)
+    def payment_process(payment: Payment) -> None:
+        services.payment_process(payment=payment)
+
+The task receives the row's id and the base does the rest, the same way for
+every job type: it loads the row (a row deleted after enqueue means nothing to
+do), claims it for this attempt, keeps its lease alive with a heartbeat, runs
+the work, and turns how the work ended into the row's state:
+
+- returned: succeeded (unless the work ended the row itself);
+- RetryLater: a Celery retry after the countdown the row chose;
+- AttemptsExhausted: the job's give-up hook (by default: failed);
+- JobCancelled: cancelled, at the checkpoint where it was noticed;
+- SoftTimeLimitExceeded: failed, saying it took too long;
+- anything else: failed with a message a user can read, traceback in the log.
+"""
+
+import logging
+import traceback
+from collections.abc import Callable
+from contextlib import nullcontext
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from apps.core import services
+from apps.core.exceptions import (
+    AttemptsExhausted,
+    JobCancelled,
+    JobTakenOver,
+    RetryLater,
+)
+from apps.core.heartbeat import heartbeat
+from apps.core.models import Job
+
+logger = logging.getLogger(__name__)
+
+UNEXPECTED_FAILURE = (
+    "Something went wrong on our side; we have been told. You can try again."
+)
+TIMED_OUT = "This took longer than the {limit} seconds we allow, so we stopped it."
+
+
+def give_up_by_failing(job: Job, *, message: str) -> None:
+    """The default give-up hook: the job fails with the message."""
+    services.job_fail(job, message=message)
+
+
+class JobTask(Task):
+    """Runs one attempt of a job of `model` with `work`; see the module docstring."""
+
+    model: type[Job]
+    work: Callable[[Job], None]
+    give_up: Callable[..., None]
+
+    def run_job(self, job_id: int) -> None:
+        job = self.model.objects.filter(pk=job_id).first()
+        if job is None:
+            logger.info("%s %s is gone: nothing to do", self.model.__name__, job_id)
+            return
+        if job.is_final:
+            return  # A duplicate or late message: the job is over.
+        request = self.request
+        try:
+            if not services.job_start(
+                job,
+                task_id=request.id,
+                redelivered=bool((request.delivery_info or {}).get("redelivered")),
+                worker=request.hostname or "",
+            ):
+                return  # Another delivery holds it, or it is not due yet.
+            # Eager runs (tests) share the caller's transaction: no thread.
+            in_worker = not (request.is_eager or request.called_directly)
+            with heartbeat(job) if in_worker else nullcontext():
+                self.work(job)
+        except RetryLater as exc:
+            raise self.retry(countdown=exc.countdown, exc=exc) from exc
+        except AttemptsExhausted as exc:
+            self.give_up(job, message=exc.message)
+        except JobCancelled:
+            services.job_end_cancelled(job)
+            logger.info("%s %s cancelled", self.model.__name__, job.pk)
+        except JobTakenOver:
+            logger.warning(
+                "%s %s was taken over by another attempt; task %s stops",
+                self.model.__name__,
+                job.pk,
+                request.id,
+            )
+        except SoftTimeLimitExceeded:
+            logger.warning(
+                "%s %s (task %s) hit its soft time limit",
+                self.model.__name__,
+                job.pk,
+                request.id,
+            )
+            if self._still_ours(job):
+                services.job_fail(
+                    job,
+                    message=TIMED_OUT.format(limit=self.model.soft_time_limit),
+                    detail="SoftTimeLimitExceeded",
+                )
+        except Exception:
+            logger.exception(
+                "%s %s (task %s) failed unexpectedly",
+                self.model.__name__,
+                job.pk,
+                request.id,
+            )
+            if self._still_ours(job):
+                services.job_fail(
+                    job, message=UNEXPECTED_FAILURE, detail=traceback.format_exc()
+                )
+        else:
+            if self._still_ours(job):
+                services.job_succeed(job)
+
+    def _still_ours(self, job: Job) -> bool:
+        """Running and held by this attempt: not ended by the work, nor taken over."""
+        return self.model.objects.filter(
+            pk=job.pk, status=Job.Status.RUNNING, task_id=job.task_id
+        ).exists()
+
+
+def job_task(
+    model: type[Job], *, give_up: Callable[..., None] = give_up_by_failing, **options
+):
+    """Make `work(job)` the Celery task that runs `model`'s jobs.
+
+    The task is named after `work` (module.name), takes the job's id, and gets
+    its time limits from the model; attempts are capped on the row, so Celery's
+    own retry cap is off. `give_up(job, message=...)` ends a job that has used
+    all its attempts; payments, for one, first ask the gateway.
+    """
+
+    def decorator(work: Callable[[Job], None]) -> JobTask:
+        def run(self, job_id: int) -> None:
+            self.run_job(job_id)
+
+        # Celery names the task after the function it wraps.
+        run.__module__, run.__name__ = work.__module__, work.__name__
+        run.__qualname__, run.__doc__ = work.__qualname__, work.__doc__
+        return shared_task(
+            bind=True,
+            base=JobTask,
+            model=model,
+            work=staticmethod(work),
+            give_up=staticmethod(give_up),
+            max_retries=None,
+            soft_time_limit=model.soft_time_limit,
+            time_limit=model.time_limit,
+            **options,
+        )(run)
+
+    return decorator

@@ -1,0 +1,162 @@
+"""
+What pages show of a job: the context of its live status box, its attempts as
+a strip drawn to scale and as an event log, and its state as JSON. Used by
+the job views (apps.core.views) and the {% job_status %} tag alike, so a box
+rendered with the page and one fetched by a poll are the same.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core import selectors
+from apps.core.models import Job, JobAttempt
+
+Outcome = JobAttempt.Outcome
+
+# What each stretch of a job's life is called in the strip.
+SEGMENT_LABELS = {
+    "queued": "Waiting in the queue",
+    "running": "Running",
+    "retry-wait": "Waiting to retry",
+    "lost": "Worker lost, waiting for another",
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: str  # A key of SEGMENT_LABELS; also the CSS class.
+    seconds: float
+    width: float  # Percent of the strip.
+
+    @property
+    def label(self) -> str:
+        return f"{SEGMENT_LABELS[self.kind]}: {_seconds(self.seconds)}"
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    text: str
+    kind: str = ""  # "error", "done" or "": how the log marks it.
+
+
+def box_context(job: Job) -> dict:
+    label = job._meta.label_lower
+    attempts = selectors.job_attempts(job)
+    return {
+        "job": job,
+        "label": label,
+        "poll_url": reverse("core:job_status", args=[label, job.pk]),
+        "cancel_url": reverse("core:job_cancel", args=[label, job.pk]),
+        "attempts": attempts,
+        "strip": strip(job, attempts),
+        "events": events(job, attempts),
+    }
+
+
+def job_json(job: Job) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "final": job.is_final,
+        "progress": job.progress,
+        "stage": job.stage,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "next_retry_at": job.next_retry_at.isoformat() if job.next_retry_at else None,
+        "error": job.error_message,
+    }
+
+
+def strip(job: Job, attempts: list[JobAttempt]) -> list[Segment]:
+    """The job's life from creation to now (or its end), one segment a stretch:
+    in the queue, running, waiting to retry, or waiting after a lost worker."""
+    now = timezone.now()
+    stretches = []  # (kind, start, end)
+    waiting_since, waiting_kind = job.created_at, "queued"
+    for attempt in attempts:
+        stretches.append((waiting_kind, waiting_since, attempt.started_at))
+        end = attempt.finished_at or job.finished_at or now
+        stretches.append(("running", attempt.started_at, end))
+        waiting_since = end
+        waiting_kind = {
+            Outcome.RETRY: "retry-wait",
+            Outcome.INTERRUPTED: "lost",
+        }.get(attempt.outcome, "queued")
+    if not job.is_final and job.status != Job.Status.RUNNING:
+        stretches.append((waiting_kind, waiting_since, now))
+    elif job.status == Job.Status.RUNNING and not attempts:
+        stretches.append(("running", job.started_at or job.created_at, now))
+    durations = [
+        (kind, max(0.0, (end - start).total_seconds()))
+        for kind, start, end in stretches
+    ]
+    total = sum(seconds for _, seconds in durations) or 1.0
+    return [
+        # Never thinner than a sliver: a 5 ms stretch still shows.
+        Segment(kind, seconds, max(0.8, seconds / total * 100))
+        for kind, seconds in durations
+        if seconds > 0 or kind == "running"
+    ]
+
+
+def events(job: Job, attempts: list[JobAttempt]) -> list[Event]:
+    """The job's history as a payment processor would log it, oldest first."""
+    log = [Event(job.created_at, "Queued.")]
+    previous = None
+    for attempt in attempts:
+        started = f"Attempt {attempt.number} started"
+        if previous is not None and previous.finished_at:
+            waited = (attempt.started_at - previous.finished_at).total_seconds()
+            started += f", {_seconds(waited)} later"
+        if attempt.worker:
+            started += f" on {attempt.worker}"
+        log.append(Event(attempt.started_at, started + "."))
+        if attempt.finished_at is not None:
+            log.append(_attempt_end(attempt))
+        previous = attempt
+    if job.status == Job.Status.FAILED and job.error_message:
+        log.append(Event(job.finished_at or job.created_at, job.error_message, "error"))
+    elif job.status == Job.Status.CANCELLED and not attempts:
+        log.append(Event(job.finished_at or job.created_at, "Cancelled before it ran."))
+    return log
+
+
+def _attempt_end(attempt: JobAttempt) -> Event:
+    took = _seconds(attempt.duration or 0)
+    n = attempt.number
+    match attempt.outcome:
+        case Outcome.SUCCEEDED:
+            return Event(
+                attempt.finished_at, f"Attempt {n} succeeded in {took}.", "done"
+            )
+        case Outcome.RETRY:
+            text = f"Attempt {n} failed after {took}: {attempt.error}."
+            if attempt.retry_at:
+                wait = (attempt.retry_at - attempt.finished_at).total_seconds()
+                text += f" Retry planned in {_seconds(wait)}."
+            return Event(attempt.finished_at, text, "error")
+        case Outcome.INTERRUPTED:
+            return Event(
+                attempt.finished_at,
+                f"Attempt {n} was cut off: its worker stopped answering.",
+                "error",
+            )
+        case Outcome.CANCELLED:
+            return Event(attempt.finished_at, f"Attempt {n} stopped: cancelled.")
+        case _:
+            reason = f": {attempt.error}" if attempt.error else ""
+            return Event(
+                attempt.finished_at, f"Attempt {n} failed after {took}{reason}", "error"
+            )
+
+
+def _seconds(value: float) -> str:
+    if value < 10:
+        return f"{value:.1f} s"
+    if value < 120:
+        return f"{value:.0f} s"
+    return f"{value / 60:.0f} min"

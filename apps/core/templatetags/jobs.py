@@ -1,0 +1,59 @@
+"""
+{% job_status job %}: the live status box of one job, drawn from the job alone.
+{% job_list_poller jobs %}: keeps the badges of a list of jobs live.
+
+    {% load jobs %}
+    {% job_status payment %}
+    {% for payment in payments %}{% job_badge payment %}{% endfor %}
+    {% job_list_poller payments %}
+"""
+
+from django import template
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from apps.core import status
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def job_status(context, job, **extra):
+    """Render the job's status box (its model's status_template); `extra` is
+    added to the box's context (a page may pass a bound form, for one)."""
+    return render_to_string(
+        job.status_template,
+        {**status.box_context(job), **extra},
+        request=context.get("request"),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def job_badge(context, job):
+    """The job's badge in a list, which {% job_list_poller %} keeps up to date."""
+    return render_to_string(
+        job.badge_template,
+        {"job": job},
+        request=context.get("request"),
+    )
+
+
+@register.inclusion_tag("core/_job_list_poller.html")
+def job_list_poller(jobs, every="2s"):
+    """Poll the state of the jobs not final yet, all of one type; nothing if none."""
+    live = [job for job in jobs if not job.is_final]
+    if not live:
+        return {"url": ""}
+    label = live[0]._meta.label_lower
+    query = urlencode([("id", job.pk) for job in live])
+    return {
+        "url": f"{reverse('core:job_list_status', args=[label])}?{query}",
+        "every": every,
+    }
+
+
+@register.filter
+def job_label(job) -> str:
+    """The job's type as the job URLs name it: "orders.payment"."""
+    return job._meta.label_lower
