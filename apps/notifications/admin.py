@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from apps.core.admin import JobAttemptInline
 from apps.notifications.models import OutgoingEmail
 
 
 @admin.register(OutgoingEmail)
 class OutgoingEmailAdmin(admin.ModelAdmin):
+    inlines = [JobAttemptInline]
     list_display = [
         "subject",
         "to_address",

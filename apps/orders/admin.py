@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from apps.core.admin import JobAttemptInline
 from apps.orders import services
 from apps.orders.models import DeadLetterPayment, Order, OrderLine, Payment, Product
 
@@ -80,6 +81,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
+    inlines = [JobAttemptInline]
     list_display = [
         "__str__",
         "owner",

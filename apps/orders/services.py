@@ -4,12 +4,12 @@ from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts import selectors as accounts
-from apps.accounts.models import User
 from apps.core import services as jobs
 from apps.notifications import services as notifications
 from apps.orders import gateway
@@ -25,7 +25,9 @@ class OrderNotPayable(Exception):
 
 
 @transaction.atomic
-def order_place(*, owner: User, quantities: dict[int, int], checkout_token) -> Order:
+def order_place(
+    *, owner: AbstractBaseUser, quantities: dict[int, int], checkout_token
+) -> Order:
     """Create an order for the given {product id: quantity}; prices from the database.
 
     Submitting the same checkout form twice (same token) returns the first order.

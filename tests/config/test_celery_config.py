@@ -140,3 +140,42 @@ def test_worker_refuses_to_start_with_a_visibility_timeout_below_a_hard_limit():
     )
     assert result.returncode != 0
     assert "not below the broker's visibility timeout 20s" in result.stderr
+
+
+def test_each_queue_is_declared_with_its_own_exchange_and_routing_key():
+    declared = {
+        queue.name: (queue.exchange.name, queue.exchange.type, queue.routing_key)
+        for queue in app.amqp.queues.values()
+    }
+    assert declared == {
+        name: (name, "direct", name) for name in ("quick", "heavy", "critical")
+    }
+    route = app.amqp.router.route({}, "apps.orders.tasks.payment_process")
+    assert (route["queue"].exchange.name, route["queue"].routing_key) == (
+        "critical",
+        "critical",
+    )
+
+
+def test_the_broker_binds_each_queue_to_its_own_exchange(redis_server):
+    """What a worker declares at start, read back from Redis's binding table."""
+    from kombu import Connection
+
+    with Connection(redis_server.url) as connection:
+        channel = connection.default_channel
+        # The queues as Celery hands them to a worker, its defaults applied.
+        for queue in app.amqp.queues.values():
+            queue(channel).declare()
+        bindings = {
+            name: {
+                raw.decode()
+                for raw in channel.client.smembers(f"_kombu.binding.{name}")
+            }
+            for name in ("quick", "heavy", "critical")
+        }
+    # kombu stores each binding as "routing_key\x06\x16pattern\x06\x16queue".
+    separator = "\x06\x16"
+    assert bindings == {
+        name: {separator.join([name, "", name])}
+        for name in ("quick", "heavy", "critical")
+    }

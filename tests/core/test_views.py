@@ -1,10 +1,13 @@
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.notifications import services as mail
 from apps.notifications.models import OutgoingEmail
 from tests.brokers import use_broker
 from tests.factories import UserFactory
+from tests.jobkit.models import SampleJob
+from tests.jobkit.runs import run_attempt
 from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +104,133 @@ def test_status_poll_for_a_job_that_is_gone_stops_polling(client, user):
     assert response.status_code == 286  # htmx: stop polling.
     assert b"no longer exists" in response.content
     assert client.get(url).status_code == 404
+
+
+# The core job endpoints, on the test-only SampleJob (tests.jobkit).
+
+
+def status_url(job):
+    return reverse("core:job_status", args=["jobkit.samplejob", job.pk])
+
+
+def cancel_url(job):
+    return reverse("core:job_cancel", args=["jobkit.samplejob", job.pk])
+
+
+def list_url(*jobs):
+    ids = "&".join(f"id={job.pk}" for job in jobs)
+    return f"{reverse('core:job_list_status', args=['jobkit.samplejob'])}?{ids}"
+
+
+def test_status_box_offers_cancel_only_where_the_job_type_allows_it(
+    client, user, make_job
+):
+    client.force_login(user)
+    job = make_job()
+    html = client.get(status_url(job)).content.decode()
+    assert f'hx-post="{cancel_url(job)}"' in html
+    SampleJob.objects.filter(pk=job.pk).update(status="succeeded")
+    assert "job-cancel" not in client.get(status_url(job)).content.decode()
+
+
+def test_cancel_by_htmx_answers_with_the_cancelled_box(client, user, make_job):
+    client.force_login(user)
+    job = make_job()
+    response = client.post(cancel_url(job), headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert 'data-status="cancelled"' in html
+    assert "Cancelled before it ran" in html
+    assert "hx-get" not in html  # Final: polling stops.
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+
+
+def test_cancel_without_htmx_goes_back_to_the_page_it_came_from(client, user, make_job):
+    client.force_login(user)
+    job = make_job()
+    response = client.post(cancel_url(job), {"next": "/orders/"})
+    assert response["Location"] == "/orders/"
+    other = make_job()
+    response = client.post(cancel_url(other), {"next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+def test_cancel_of_a_finished_job_says_it_is_too_late(client, user, make_job):
+    client.force_login(user)
+    job = make_job()
+    SampleJob.objects.filter(pk=job.pk).update(status="succeeded")
+    response = client.post(cancel_url(job), headers={"HX-Request": "true"})
+    assert "It can no longer be cancelled." in response.content.decode()
+
+
+def test_cancel_needs_the_csrf_token(user, make_job):
+    job = make_job()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post(cancel_url(job)).status_code == 403
+    job.refresh_from_db()
+    assert job.status == "queued"
+
+
+def test_another_users_job_is_404_on_every_job_endpoint(client, make_job):
+    job = make_job()
+    client.force_login(UserFactory())
+    assert client.get(status_url(job)).status_code == 404
+    assert client.post(cancel_url(job)).status_code == 404
+    assert client.get(list_url(job)).json() == {"jobs": []}
+    job.refresh_from_db()
+    assert job.status == "queued"
+
+
+def test_unknown_job_type_is_404(client, user):
+    client.force_login(user)
+    assert (
+        client.get(reverse("core:job_status", args=["auth.user", 1])).status_code == 404
+    )
+    assert client.get(reverse("core:job_list_status", args=["nope"])).status_code == 404
+
+
+def test_list_status_answers_for_many_jobs_at_once_in_json(client, user, make_job):
+    client.force_login(user)
+    queued, done = make_job(), make_job()
+    SampleJob.objects.filter(pk=done.pk).update(status="succeeded", progress=100)
+    answer = client.get(list_url(queued, done)).json()["jobs"]
+    assert {(j["id"], j["status"], j["final"]) for j in answer} == {
+        (queued.pk, "queued", False),
+        (done.pk, "succeeded", True),
+    }
+    assert client.get(f"{list_url(queued)}&id=x").status_code == 400
+
+
+def test_list_status_for_htmx_swaps_badges_and_stops_once_all_are_final(
+    client, user, make_job
+):
+    client.force_login(user)
+    job = make_job()
+    response = client.get(list_url(job), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'id="job-badge-jobkit.samplejob-{job.pk}"' in html
+    assert 'hx-swap-oob="true"' in html
+    SampleJob.objects.filter(pk=job.pk).update(status="succeeded")
+    response = client.get(list_url(job), headers={"HX-Request": "true"})
+    assert response.status_code == 286  # htmx: stop polling.
+
+
+def test_status_box_shows_the_attempt_history_as_a_strip_and_a_log(
+    client, user, make_job
+):
+    client.force_login(user)
+    job = make_job(plan="retry,ok")
+    run_attempt(job)
+    run_attempt(job)
+    html = client.get(status_url(job)).content.decode()
+    assert "History: 2 attempts" in html
+    assert 'class="strip-queued"' in html
+    assert 'class="strip-retry-wait"' in html
+    assert html.count('class="strip-running"') == 2 + 1  # Two attempts + legend.
+    assert "Attempt 1 failed after" in html
+    assert ": sample outage. Retry planned in" in html
+    assert "Attempt 2 started, " in html
+    assert "Attempt 2 succeeded in" in html
+    assert "HTTP 503" not in html  # Staff detail never reaches the page.

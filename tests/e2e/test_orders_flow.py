@@ -126,6 +126,22 @@ def test_twice_failing_card_is_retried_then_paid_while_the_page_watches(
     # The order's badge at the top changed with it (an out-of-band swap).
     expect(page.locator(".page-head .badge")).to_have_text("Paid")
     assert page.evaluate("window.loadedOnce") is True, "the page was reloaded"
+    # The attempt history: a strip drawn to scale, then the event log.
+    history = status.locator(".job-history")
+    expect(history.locator("summary")).to_have_text("History: 3 attempts")
+    expect(history.locator(".job-strip .strip-running")).to_have_count(3)
+    expect(history.locator(".job-strip .strip-retry-wait")).to_have_count(2)
+    events = history.locator(".job-events li")
+    expect(events.nth(0)).to_contain_text("Queued.")
+    expect(events.nth(2)).to_contain_text(
+        re.compile(r"Attempt 1 failed after [\d.]+ s: processing error\. Retry")
+    )
+    expect(events.nth(3)).to_contain_text(
+        re.compile(r"Attempt 2 started, [\d.]+ s later")
+    )
+    expect(events.last).to_contain_text(
+        re.compile(r"Attempt 3 succeeded in [\d.]+ s\.")
+    )
     screenshot("order-paid")
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
@@ -211,7 +227,11 @@ def test_another_user_gets_404_for_an_order_and_its_payment_status(
     owner, other = UserFactory(), UserFactory()
     order = place_order(owner, {"BOOK-01": 1})
     payment = services.payment_start(order=order, card_number="4242424242424242")
-    urls = [f"/orders/{order.pk}/", f"/orders/payments/{payment.pk}/status/"]
+    urls = [
+        f"/orders/{order.pk}/",
+        f"/jobs/orders.payment/{payment.pk}/status/",
+        f"/jobs/orders.payment/status/?id={payment.pk}",
+    ]
 
     page.goto("/")
     log_in(page, owner.email, password)
@@ -221,8 +241,10 @@ def test_another_user_gets_404_for_an_order_and_its_payment_status(
     log_out(page)
 
     log_in(page, other.email, password)
-    for url in urls:
+    for url in urls[:2]:
         assert page.goto(url).status == 404, url
+    # The list-status endpoint leaves out ids that are not the user's.
+    assert page.goto(urls[2]).json() == {"jobs": []}
     page.goto("/orders/")
     expect(page.get_by_text("No orders yet.")).to_be_visible()
 

@@ -139,6 +139,7 @@ def test_retrying_payment_says_which_attempt_failed_and_when_the_next_comes(
     ).content.decode()
     assert 'data-status="retrying"' in fragment
     assert "Attempt 1 of 5 failed (processing error), next try in " in fragment
+    assert "job-cancel" not in fragment  # A payment may be charging: no cancel.
     assert "hx-get" in fragment
 
 

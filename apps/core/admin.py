@@ -1,0 +1,32 @@
+from django.contrib.contenttypes.admin import GenericTabularInline
+
+from apps.core.models import JobAttempt
+
+
+class JobAttemptInline(GenericTabularInline):
+    """A job's attempts, on its admin page: add to the `inlines` of any Job admin."""
+
+    model = JobAttempt
+    ct_field, ct_fk_field = "job_type", "job_id"
+    extra = 0
+    can_delete = False
+    fields = [
+        "number",
+        "outcome",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "worker",
+        "error",
+        "error_detail",
+        "retry_at",
+        "task_id",
+    ]
+    readonly_fields = fields
+    ordering = ["started_at", "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def duration_seconds(self, attempt):
+        return "" if attempt.duration is None else f"{attempt.duration:.2f} s"
