@@ -3,6 +3,7 @@ The Celery app. Its configuration is the `# Celery` block of config/settings.py
 (every CELERY_* setting), and it finds each app's tasks.py by itself.
 """
 
+import logging
 import os
 
 from celery import Celery, signals
@@ -31,3 +32,21 @@ def refuse_unsafe_limits(**kwargs):
         raise SystemExit(
             "Refusing to start: " + "; ".join(error.msg for error in errors)
         )
+
+
+SWEEP_TASK = "apps.core.tasks.jobs_sweep"
+
+
+class QuietRoutineSweeps(logging.Filter):
+    """Leave out the lines beat and the worker log for every sweep (every few
+    seconds, mostly finding nothing); the sweeper logs each job it republishes
+    itself, and warnings and errors about it still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or SWEEP_TASK not in record.getMessage()
+
+
+@signals.after_setup_logger.connect
+def quiet_routine_sweeps(logger, **kwargs):
+    for handler in logger.handlers:
+        handler.addFilter(QuietRoutineSweeps())

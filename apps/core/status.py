@@ -25,6 +25,10 @@ SEGMENT_LABELS = {
 }
 
 
+# How the event log introduces an attempt, after how the one before it ended.
+AGAIN = {Outcome.RETRY: "Retried", Outcome.INTERRUPTED: "Taken over"}
+
+
 @dataclass(frozen=True)
 class Segment:
     kind: str  # A key of SEGMENT_LABELS; also the CSS class.
@@ -109,11 +113,12 @@ def events(job: Job, attempts: list[JobAttempt]) -> list[Event]:
     previous = None
     for attempt in attempts:
         started = f"Attempt {attempt.number} started"
-        if previous is not None and previous.finished_at:
-            waited = (attempt.started_at - previous.finished_at).total_seconds()
-            started += f", {_seconds(waited)} later"
         if attempt.worker:
             started += f" on {attempt.worker}"
+        if previous is not None and previous.finished_at:
+            waited = (attempt.started_at - previous.finished_at).total_seconds()
+            again = AGAIN.get(previous.outcome, "Run again")
+            started = f"{again} {_seconds(waited)} later: a{started[1:]}"
         log.append(Event(attempt.started_at, started + "."))
         if attempt.finished_at is not None:
             log.append(_attempt_end(attempt))

@@ -109,7 +109,9 @@ def job_status(request, label, pk):
             # 286 tells htmx to stop polling; the box says why.
             return render(request, "core/_job_gone.html", status=286)
         raise Http404
-    return render(request, job.status_template, status.box_context(job))
+    return render(
+        request, job.status_template, {**status.box_context(job), "polled": True}
+    )
 
 
 @require_POST
@@ -119,7 +121,7 @@ def job_cancel(request, label, pk):
     job = get_object_or_404(_job_model(label), pk=pk, owner=request.user)
     cancelled = services.job_cancel(job)
     if _is_htmx(request):
-        context = status.box_context(job)
+        context = {**status.box_context(job), "polled": True}
         if not cancelled:
             context["notice"] = "It can no longer be cancelled."
         return render(request, job.status_template, context)

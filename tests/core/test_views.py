@@ -1,6 +1,10 @@
+import re
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.notifications import services as mail
 from apps.notifications.models import OutgoingEmail
@@ -231,6 +235,28 @@ def test_status_box_shows_the_attempt_history_as_a_strip_and_a_log(
     assert html.count('class="strip-running"') == 2 + 1  # Two attempts + legend.
     assert "Attempt 1 failed after" in html
     assert ": sample outage. Retry planned in" in html
-    assert "Attempt 2 started, " in html
+    assert re.search(r"Retried [\d.]+ s later: attempt 2 started\.", html)
     assert "Attempt 2 succeeded in" in html
     assert "HTTP 503" not in html  # Staff detail never reaches the page.
+
+
+def test_status_box_says_when_a_worker_was_lost_or_a_retry_waits_for_a_worker(
+    client, user, make_job
+):
+    client.force_login(user)
+    lost, overdue = make_job(), make_job()
+    past = timezone.now() - timedelta(seconds=30)
+    SampleJob.objects.filter(pk=lost.pk).update(
+        status="running", attempts=1, lease_expires_at=past
+    )
+    SampleJob.objects.filter(pk=overdue.pk).update(
+        status="retrying", attempts=1, next_retry_at=past, error_message="outage"
+    )
+    assert (
+        "The worker running this stopped answering. Another worker will take it "
+        "over within seconds; nothing is done twice."
+    ) in client.get(status_url(lost)).content.decode()
+    assert (
+        "Attempt 1 of 3 failed (outage), waiting for a worker to retry it; it will "
+        "start as soon as one is free."
+    ) in client.get(status_url(overdue)).content.decode()

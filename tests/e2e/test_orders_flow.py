@@ -137,7 +137,7 @@ def test_twice_failing_card_is_retried_then_paid_while_the_page_watches(
         re.compile(r"Attempt 1 failed after [\d.]+ s: processing error\. Retry")
     )
     expect(events.nth(3)).to_contain_text(
-        re.compile(r"Attempt 2 started, [\d.]+ s later")
+        re.compile(r"Retried [\d.]+ s later: attempt 2 started on ")
     )
     expect(events.last).to_contain_text(
         re.compile(r"Attempt 3 succeeded in [\d.]+ s\.")
