@@ -4,6 +4,7 @@ the protocol for Django's SMTP backend, keeps what it receives, and can take
 its time answering, to hold a task mid-send, or refuse what it is sent.
 """
 
+import contextlib
 import socketserver
 import threading
 import time
@@ -13,7 +14,13 @@ from email import message_from_bytes
 class _Session(socketserver.StreamRequestHandler):
     def handle(self):
         server = self.server
+        server.connections += 1
         time.sleep(server.delay)
+        # A client gone meanwhile (a killed worker) had nothing accepted.
+        with contextlib.suppress(ConnectionError):
+            self.converse(server)
+
+    def converse(self, server):
         self.reply(b"220 test-smtp ready")
         data = None
         for line in self.rfile:
@@ -52,6 +59,8 @@ class SMTPServer(socketserver.ThreadingTCPServer):
         self.delay = delay
         self.refuse_with = refuse_with
         self.messages = []
+        # Clients that connected, counted before the `delay` that holds them.
+        self.connections = 0
         self.port = self.server_address[1]
         self.url = f"smtp://127.0.0.1:{self.port}"
 
