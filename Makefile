@@ -35,7 +35,7 @@ test: $(INSTALLED) lint ## Run everything: checks, fast tests, worker tests, bro
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run jobkit
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 test-fast: $(INSTALLED) ## Only the fast tests (no worker, no browser)
 	$(BIN)/pytest -m "not worker and not e2e"

@@ -26,7 +26,7 @@ from contextlib import nullcontext
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from apps.core import services
+from apps.core import cancel, services
 from apps.core.exceptions import (
     AttemptsExhausted,
     JobCancelled,
@@ -81,7 +81,7 @@ class JobTask(Task):
         except AttemptsExhausted as exc:
             self.give_up(job, message=exc.message)
         except JobCancelled:
-            services.job_end_cancelled(job)
+            cancel.job_end_cancelled(job)
             logger.info("%s %s cancelled", self.model.__name__, job.pk)
         except JobTakenOver:
             logger.warning(

@@ -9,15 +9,12 @@ import random
 from datetime import timedelta
 from uuid import uuid4
 
-from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import DateTimeField, F, Q, Value
-from django.db.models.functions import Greatest
+from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from apps.core import selectors
+from apps.core import attempts, cancel, selectors
 from apps.core.exceptions import (
     AttemptsExhausted,
     JobCancelled,
@@ -26,12 +23,11 @@ from apps.core.exceptions import (
 )
 from apps.core.models import Job, JobAttempt
 
+Outcome = JobAttempt.Outcome
+
 logger = logging.getLogger(__name__)
 
 WAITING_FOR_BROKER = "Waiting for the job queue; it will start automatically."
-WORKER_LOST = "The worker stopped answering; another one will take over."
-RETRY_WAITING_FOR_WORKER = "Waiting for a worker to retry it."
-ATTEMPT_CUT_OFF = "The worker running it stopped before it could finish."
 # A retry message may arrive a moment before the next_retry_at stored for it.
 RETRY_CLOCK_SLACK = timedelta(seconds=1)
 
@@ -138,10 +134,10 @@ def job_start(
         # At the cap: claim it once more, only to give it up.
         if not rows.update(**claim, stage="Stopping"):
             return False
-        _close_attempt(
+        attempts.attempt_close(
             job,
-            JobAttempt.Outcome.INTERRUPTED,
-            error=ATTEMPT_CUT_OFF,
+            Outcome.INTERRUPTED,
+            error=attempts.ATTEMPT_CUT_OFF,
             ended_at=last_seen,
         )
         job.refresh_from_db()
@@ -151,21 +147,14 @@ def job_start(
         )
     job.refresh_from_db()
     # An earlier attempt still open was cut off: its worker died.
-    _close_attempt(
-        job, JobAttempt.Outcome.INTERRUPTED, error=ATTEMPT_CUT_OFF, ended_at=last_seen
+    attempts.attempt_close(
+        job, Outcome.INTERRUPTED, error=attempts.ATTEMPT_CUT_OFF, ended_at=last_seen
     )
     if job.cancel_requested_at:
         # Cancelled while that worker was dying: nothing left to run.
-        job_end_cancelled(job)
+        cancel.job_end_cancelled(job)
         return False
-    JobAttempt.objects.create(
-        job_type=_job_type(job),
-        job_id=job.pk,
-        number=job.attempts,
-        task_id=job.task_id,
-        worker=worker[:200],
-        started_at=now,
-    )
+    attempts.attempt_open(job, worker=worker, started_at=now)
     return True
 
 
@@ -237,7 +226,7 @@ def job_succeed(job: Job, *, stage: str = "Done", **fields) -> None:
             *fields,
         ]
     )
-    _close_attempt(job, JobAttempt.Outcome.SUCCEEDED)
+    attempts.attempt_close(job, Outcome.SUCCEEDED)
 
 
 def job_fail(job: Job, *, message: str, detail: str = "") -> None:
@@ -262,7 +251,7 @@ def job_fail(job: Job, *, message: str, detail: str = "") -> None:
             "finished_at",
         ]
     )
-    _close_attempt(job, JobAttempt.Outcome.FAILED, error=message, detail=detail)
+    attempts.attempt_close(job, Outcome.FAILED, error=message, detail=detail)
 
 
 def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
@@ -275,7 +264,7 @@ def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
     job's give-up hook.
     """
     if job.attempts >= job.max_attempts:
-        _close_attempt(job, JobAttempt.Outcome.FAILED, error=reason, detail=detail)
+        attempts.attempt_close(job, Outcome.FAILED, error=reason, detail=detail)
         raise AttemptsExhausted(f"Gave up after {job.attempts} attempts ({reason}).")
     delay = retry_delay(job.attempts, base=job.retry_backoff, cap=job.retry_backoff_max)
     job.status = Job.Status.RETRYING
@@ -292,9 +281,9 @@ def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
             "stage",
         ]
     )
-    _close_attempt(
+    attempts.attempt_close(
         job,
-        JobAttempt.Outcome.RETRY,
+        Outcome.RETRY,
         error=reason,
         detail=detail,
         retry_at=job.next_retry_at,
@@ -310,115 +299,3 @@ def retry_delay(attempt: int, *, base: int, cap: int) -> int:
     """
     step = min(cap, base * 2 ** max(0, attempt - 1))
     return max(1, round(random.uniform(step / 2, step)))  # noqa: S311 (not crypto)
-
-
-def job_cancel(job: Job) -> bool:
-    """Cancel the job for its owner; False when its type or state does not allow it.
-
-    A queued or retrying job ends cancelled at once: its message, when it
-    arrives, finds it final and does nothing. A running job is asked to stop:
-    it ends cancelled at its next progress checkpoint.
-    """
-    model = type(job)
-    now = timezone.now()
-    waiting = [
-        status
-        for status in (Job.Status.QUEUED, Job.Status.RETRYING)
-        if status in model.cancellable_statuses
-    ]
-    if model.objects.filter(pk=job.pk, status__in=waiting).update(
-        status=Job.Status.CANCELLED,
-        stage="Cancelled before it ran" if job.attempts == 0 else "Cancelled",
-        next_retry_at=None,
-        cancel_requested_at=now,
-        finished_at=now,
-    ):
-        job.refresh_from_db()
-        return True
-    if Job.Status.RUNNING in model.cancellable_statuses and model.objects.filter(
-        pk=job.pk, status=Job.Status.RUNNING, cancel_requested_at__isnull=True
-    ).update(cancel_requested_at=now, stage="Stopping at the next checkpoint"):
-        job.refresh_from_db()
-        return True
-    return False
-
-
-def job_end_cancelled(job: Job) -> None:
-    """End a running job whose owner cancelled it (the task base calls this)."""
-    job.refresh_from_db()
-    job.status = Job.Status.CANCELLED
-    job.stage = f"Cancelled at {job.progress}%" if job.progress else "Cancelled"
-    job.lease_expires_at = None
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "stage", "lease_expires_at", "finished_at"])
-    _close_attempt(job, JobAttempt.Outcome.CANCELLED)
-
-
-def _job_type(job: Job) -> ContentType:
-    return ContentType.objects.get_for_model(job, for_concrete_model=True)
-
-
-def _close_attempt(
-    job: Job,
-    outcome: str,
-    *,
-    error: str = "",
-    detail: str = "",
-    retry_at=None,
-    ended_at=None,
-) -> None:
-    """End the job's open attempt, if any, with `outcome`, at `ended_at` (now)."""
-    JobAttempt.objects.filter(
-        job_type=_job_type(job), job_id=job.pk, outcome=JobAttempt.Outcome.RUNNING
-    ).update(
-        outcome=outcome,
-        # Never before it started (clocks of two machines may differ).
-        finished_at=Greatest(
-            F("started_at"), Value(ended_at or timezone.now(), DateTimeField())
-        ),
-        error=error[:500],
-        error_detail=detail,
-        retry_at=retry_at,
-    )
-
-
-def jobs_sweep() -> int:
-    """Publish again every job stuck past its lease; return how many.
-
-    Catches what enqueue-after-commit cannot: a broker that was down at publish
-    time, a message lost with a Redis restart, a worker killed mid-task or
-    while it held a retry. Each branch also waits after the last publish, so
-    a job the sweeper just published is not published again at the next sweep.
-    """
-    now = timezone.now()
-    queued_lease = now - timedelta(seconds=settings.JOB_QUEUED_LEASE)
-    retry_grace = now - timedelta(seconds=settings.JOB_RETRY_GRACE)
-    swept = 0
-    for model in selectors.job_models():
-        stuck = model.objects.filter(
-            Q(status=Job.Status.QUEUED, enqueued_at__lt=queued_lease)
-            | Q(status=Job.Status.QUEUED, enqueued_at__isnull=True)
-            | Q(
-                status=Job.Status.RETRYING,
-                next_retry_at__lt=retry_grace,
-                enqueued_at__lt=retry_grace,
-            )
-            | Q(
-                status=Job.Status.RUNNING,
-                lease_expires_at__lt=now,
-                enqueued_at__lt=now - timedelta(seconds=model.lease_seconds),
-            )
-        )
-        for job in stuck.order_by("pk")[:500]:
-            logger.info(
-                "Sweeper re-enqueues %s %s (%s)", model.__name__, job.pk, job.status
-            )
-            with transaction.atomic():
-                if job.status == Job.Status.RUNNING:
-                    job.stage = WORKER_LOST
-                elif job.status == Job.Status.RETRYING:
-                    job.stage = RETRY_WAITING_FOR_WORKER
-                job.save(update_fields=["stage"])
-                job_enqueue(job)
-            swept += 1
-    return swept

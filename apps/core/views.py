@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from apps.core import selectors, services, status
+from apps.core import cancel, selectors, status
 from apps.core.models import Job
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def job_status(request, label, pk):
 def job_cancel(request, label, pk):
     """Cancel the job for its owner; answer with its box (htmx) or go back."""
     job = get_object_or_404(_job_model(label), pk=pk, owner=request.user)
-    cancelled = services.job_cancel(job)
+    cancelled = cancel.job_cancel(job)
     if _is_htmx(request):
         context = {**status.box_context(job), "polled": True}
         if not cancelled:

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import services as jobs
+from apps.core import sweeper
 from apps.notifications.models import OutgoingEmail
 from tests.brokers import use_broker
 from tests.processes import free_port
@@ -54,8 +55,8 @@ def test_sweeper_sends_the_queued_email_once_the_broker_is_back(
         enqueued_at=timezone.now() - timedelta(minutes=5),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert jobs.jobs_sweep() == 1
-        assert jobs.jobs_sweep() == 0  # Nothing stuck any more.
+        assert sweeper.jobs_sweep() == 1
+        assert sweeper.jobs_sweep() == 0  # Nothing stuck any more.
     email.refresh_from_db()
     assert email.status == "succeeded"
     assert len(mail.outbox) == 1

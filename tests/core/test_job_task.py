@@ -6,6 +6,7 @@ import pytest
 from celery import Task, current_app
 from django.core.checks import Error
 
+from apps.core import cancel
 from apps.core import services as jobs
 from apps.core.checks import celery_limit_errors
 from apps.core.job_task import TIMED_OUT, UNEXPECTED_FAILURE
@@ -109,7 +110,7 @@ def test_cancel_noticed_at_a_checkpoint_ends_the_job_cancelled(make_job, monkeyp
 
     def cancel_half_way(*, job):
         jobs.job_progress(job, progress=40, stage="Step 1")
-        jobs.job_cancel(SampleJob.objects.get(pk=job.pk))  # The owner clicks.
+        cancel.job_cancel(SampleJob.objects.get(pk=job.pk))  # The owner clicks.
         jobs.job_progress(job, progress=60, stage="Step 2")
         raise AssertionError("the checkpoint should have stopped the work")
 

@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import cancel, sweeper
 from apps.core import services as jobs
 from apps.core.exceptions import (
     AttemptsExhausted,
@@ -158,7 +159,7 @@ def test_progress_of_an_attempt_that_was_taken_over_raises(make_job):
 
 def test_cancel_of_a_queued_job_ends_it_at_once_and_its_task_does_nothing(make_job):
     job = make_job()
-    assert jobs.job_cancel(job) is True
+    assert cancel.job_cancel(job) is True
     assert (job.status, job.stage) == ("cancelled", "Cancelled before it ran")
     run_attempt(job)  # Its message arrives later.
     assert (job.status, job.attempts, job.effects) == ("cancelled", 0, 0)
@@ -167,7 +168,7 @@ def test_cancel_of_a_queued_job_ends_it_at_once_and_its_task_does_nothing(make_j
 def test_cancel_of_a_running_job_stops_it_at_its_next_checkpoint(make_job):
     job = make_job()
     jobs.job_start(job, task_id=job.task_id)
-    assert jobs.job_cancel(job) is True
+    assert cancel.job_cancel(job) is True
     assert job.status == "running"  # Still running, asked to stop.
     assert job.can_cancel is False  # Asked once is enough.
     with pytest.raises(JobCancelled):
@@ -178,7 +179,7 @@ def test_job_types_that_do_not_allow_cancel_refuse_it(make_job, monkeypatch):
     monkeypatch.setattr(SampleJob, "cancellable_statuses", ())
     job = make_job()
     assert job.can_cancel is False
-    assert jobs.job_cancel(job) is False
+    assert cancel.job_cancel(job) is False
     job.refresh_from_db()
     assert job.status == "queued"
 
@@ -187,7 +188,7 @@ def test_a_finished_job_cannot_be_cancelled(make_job):
     job = make_job()
     run_attempt(job)
     assert job.status == "succeeded"
-    assert jobs.job_cancel(job) is False
+    assert cancel.job_cancel(job) is False
 
 
 def test_sweeper_republishes_stuck_jobs_and_leaves_the_rest(
@@ -221,7 +222,7 @@ def test_sweeper_republishes_stuck_jobs_and_leaves_the_rest(
     old_task_ids = dict(SampleJob.objects.values_list("pk", "task_id"))
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert jobs.jobs_sweep() == 3
+        assert sweeper.jobs_sweep() == 3
 
     for job in (stuck_queued, stuck_running, stuck_retrying):
         job.refresh_from_db()
@@ -245,7 +246,7 @@ def test_sweeper_says_on_the_page_why_a_job_waits(
     job.refresh_from_db()
     assert job.worker_lost
     with django_capture_on_commit_callbacks(execute=False):
-        assert jobs.jobs_sweep() == 1
-        assert jobs.jobs_sweep() == 0  # Not again at the next sweep.
+        assert sweeper.jobs_sweep() == 1
+        assert sweeper.jobs_sweep() == 0  # Not again at the next sweep.
     job.refresh_from_db()
     assert job.stage == "The worker stopped answering; another one will take over."

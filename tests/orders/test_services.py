@@ -7,6 +7,7 @@ from django.core import mail
 from django.utils import timezone
 
 from apps.core import services as jobs
+from apps.core import sweeper
 from apps.notifications.models import OutgoingEmail
 from apps.orders import services, tasks
 from apps.orders.models import GatewayCharge, Order, Payment
@@ -271,7 +272,7 @@ def test_sweeper_finishes_a_payment_whose_worker_died_mid_charge(
         lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert jobs.jobs_sweep() == 1
+        assert sweeper.jobs_sweep() == 1
     payment.refresh_from_db()
     assert (payment.status, payment.attempts) == ("succeeded", 2)
     assert GatewayCharge.objects.count() == 1
@@ -282,7 +283,7 @@ def test_sweeper_leaves_a_payment_running_within_its_lease(
 ):
     payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
     jobs.job_start(payment, task_id=payment.task_id)
-    assert jobs.jobs_sweep() == 0
+    assert sweeper.jobs_sweep() == 0
 
 
 def test_seed_demo_command_is_safe_to_run_twice(db, settings):
@@ -388,8 +389,8 @@ def test_sweeper_does_not_republish_what_it_just_published(
         enqueued_at=long_ago, lease_expires_at=long_ago
     )
     with django_capture_on_commit_callbacks(execute=False):
-        assert jobs.jobs_sweep() == 1
-        assert jobs.jobs_sweep() == 0
+        assert sweeper.jobs_sweep() == 1
+        assert sweeper.jobs_sweep() == 0
 
 
 def test_seed_demo_refuses_outside_demo_mode(db, settings):

@@ -12,8 +12,7 @@ from uuid import uuid4
 import pytest
 from django.utils import timezone
 
-from apps.core import selectors
-from apps.core import services as jobs
+from apps.core import cancel, selectors, sweeper
 from apps.core.job_task import TIMED_OUT, UNEXPECTED_FAILURE
 from tests.jobkit import tasks
 from tests.jobkit.models import SampleJob
@@ -97,7 +96,7 @@ def test_a_running_job_cancelled_stops_at_its_next_checkpoint(user, celery_worke
         message=f"the job made no progress:\n{celery_worker.output()}",
     )
 
-    assert jobs.job_cancel(job)
+    assert cancel.job_cancel(job)
     seconds = wait_until_final(job, celery_worker, timeout=5)
     print(f"\ncancelled {seconds:.2f} s after the request (steps of 0.3 s)")
     assert seconds < 2
@@ -139,7 +138,7 @@ def test_a_step_longer_than_the_lease_is_kept_alive_by_the_heartbeat(
             assert row.lease_expires_at > timezone.now()
             if row.progress == 0 and row.lease_expires_at not in leases:
                 leases.append(row.lease_expires_at)
-            assert jobs.jobs_sweep() == 0
+            assert sweeper.jobs_sweep() == 0
         time.sleep(0.2)
 
     job.refresh_from_db()

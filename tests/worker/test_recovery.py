@@ -21,7 +21,7 @@ from kombu import Connection
 
 from apps.core import selectors
 from apps.core.models import Job
-from apps.core.services import RETRY_WAITING_FOR_WORKER, WORKER_LOST
+from apps.core.sweeper import RETRY_WAITING_FOR_WORKER, WORKER_LOST
 from apps.notifications.models import OutgoingEmail
 from apps.orders import services
 from apps.orders.models import Payment
