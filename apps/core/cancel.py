@@ -8,7 +8,7 @@ base ends it.
 
 from django.utils import timezone
 
-from apps.core import attempts
+from apps.core import services
 from apps.core.models import Job, JobAttempt
 
 
@@ -45,10 +45,11 @@ def job_cancel(job: Job) -> bool:
 
 def job_end_cancelled(job: Job) -> None:
     """End a running job whose owner cancelled it (the task base calls this)."""
-    job.refresh_from_db()
-    job.status = Job.Status.CANCELLED
-    job.stage = f"Cancelled at {job.progress}%" if job.progress else "Cancelled"
-    job.lease_expires_at = None
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "stage", "lease_expires_at", "finished_at"])
-    attempts.attempt_close(job, JobAttempt.Outcome.CANCELLED)
+    job.refresh_from_db(fields=["progress"])
+    services.job_end(
+        job,
+        JobAttempt.Outcome.CANCELLED,
+        status=Job.Status.CANCELLED,
+        stage=f"Cancelled at {job.progress}%" if job.progress else "Cancelled",
+        finished_at=timezone.now(),
+    )

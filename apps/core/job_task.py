@@ -63,6 +63,20 @@ class JobTask(Task):
             return
         if job.is_final:
             return  # A duplicate or late message: the job is over.
+        try:
+            self._attempt(job)
+        except JobTakenOver:
+            # Its lease lapsed while it was still alive, and another attempt
+            # holds the job now: this one leaves the row to it.
+            logger.warning(
+                "%s %s was taken over by another attempt; task %s stops",
+                self.model.__name__,
+                job.pk,
+                self.request.id,
+            )
+
+    def _attempt(self, job: Job) -> None:
+        """Claim the job, run the work, and end the attempt as it ended."""
         request = self.request
         try:
             if not services.job_start(
@@ -84,12 +98,7 @@ class JobTask(Task):
             cancel.job_end_cancelled(job)
             logger.info("%s %s cancelled", self.model.__name__, job.pk)
         except JobTakenOver:
-            logger.warning(
-                "%s %s was taken over by another attempt; task %s stops",
-                self.model.__name__,
-                job.pk,
-                request.id,
-            )
+            raise
         except SoftTimeLimitExceeded:
             logger.warning(
                 "%s %s (task %s) hit its soft time limit",
@@ -97,12 +106,11 @@ class JobTask(Task):
                 job.pk,
                 request.id,
             )
-            if self._still_ours(job):
-                services.job_fail(
-                    job,
-                    message=TIMED_OUT.format(limit=self.model.soft_time_limit),
-                    detail="SoftTimeLimitExceeded",
-                )
+            services.job_fail(
+                job,
+                message=TIMED_OUT.format(limit=self.model.soft_time_limit),
+                detail="SoftTimeLimitExceeded",
+            )
         except Exception:
             logger.exception(
                 "%s %s (task %s) failed unexpectedly",
@@ -110,16 +118,15 @@ class JobTask(Task):
                 job.pk,
                 request.id,
             )
-            if self._still_ours(job):
-                services.job_fail(
-                    job, message=UNEXPECTED_FAILURE, detail=traceback.format_exc()
-                )
+            services.job_fail(
+                job, message=UNEXPECTED_FAILURE, detail=traceback.format_exc()
+            )
         else:
-            if self._still_ours(job):
+            if self._still_ours(job):  # Unless the work ended the row itself.
                 services.job_succeed(job)
 
     def _still_ours(self, job: Job) -> bool:
-        """Running and held by this attempt: not ended by the work, nor taken over."""
+        """Running and held by this attempt: not ended by the work."""
         return self.model.objects.filter(
             pk=job.pk, status=Job.Status.RUNNING, task_id=job.task_id
         ).exists()

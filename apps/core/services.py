@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from apps.core import attempts, cancel, selectors
+from apps.core import attempts, selectors
 from apps.core.exceptions import (
     AttemptsExhausted,
     JobCancelled,
@@ -100,7 +100,8 @@ def job_start(
     one conditional UPDATE, so two deliveries cannot both win it.
 
     Raises AttemptsExhausted when the job is claimable but has used every
-    attempt (each earlier one was cut off), so that it ends instead of looping.
+    attempt (the last one was cut off), so that it ends instead of looping;
+    JobCancelled when its owner cancelled it while an earlier worker was dying.
     """
     now = timezone.now()
     model = type(job)
@@ -151,9 +152,8 @@ def job_start(
         job, Outcome.INTERRUPTED, error=attempts.ATTEMPT_CUT_OFF, ended_at=last_seen
     )
     if job.cancel_requested_at:
-        # Cancelled while that worker was dying: nothing left to run.
-        cancel.job_end_cancelled(job)
-        return False
+        # Cancelled while an earlier worker was dying: nothing left to run.
+        raise JobCancelled
     attempts.attempt_open(job, worker=worker, started_at=now)
     return True
 
@@ -207,26 +207,16 @@ def _raise_why_not_ours(job: Job):
 
 def job_succeed(job: Job, *, stage: str = "Done", **fields) -> None:
     """Mark the job done, saving any of its own fields passed along."""
-    for name, value in fields.items():
-        setattr(job, name, value)
-    job.status = Job.Status.SUCCEEDED
-    job.progress = 100
-    job.stage = stage
-    job.error_message = ""
-    job.finished_at = timezone.now()
-    job.lease_expires_at = None
-    job.save(
-        update_fields=[
-            "status",
-            "progress",
-            "stage",
-            "error_message",
-            "finished_at",
-            "lease_expires_at",
-            *fields,
-        ]
+    job_end(
+        job,
+        Outcome.SUCCEEDED,
+        status=Job.Status.SUCCEEDED,
+        progress=100,
+        stage=stage,
+        error_message="",
+        finished_at=timezone.now(),
+        **fields,
     )
-    attempts.attempt_close(job, Outcome.SUCCEEDED)
 
 
 def job_fail(job: Job, *, message: str, detail: str = "") -> None:
@@ -235,23 +225,16 @@ def job_fail(job: Job, *, message: str, detail: str = "") -> None:
     `detail` is for staff (an exception, a server's answer); it is kept on the
     attempt, never shown to the user.
     """
-    job.status = Job.Status.FAILED
-    job.error_message = message[:500]
-    job.stage = ""  # The badge says failed; the message says why.
-    job.next_retry_at = None
-    job.lease_expires_at = None
-    job.finished_at = timezone.now()
-    job.save(
-        update_fields=[
-            "status",
-            "error_message",
-            "stage",
-            "next_retry_at",
-            "lease_expires_at",
-            "finished_at",
-        ]
+    job_end(
+        job,
+        Outcome.FAILED,
+        error=message,
+        detail=detail,
+        status=Job.Status.FAILED,
+        error_message=message[:500],
+        stage="",  # The badge says failed; the message says why.
+        finished_at=timezone.now(),
     )
-    attempts.attempt_close(job, Outcome.FAILED, error=message, detail=detail)
 
 
 def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
@@ -267,28 +250,41 @@ def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
         attempts.attempt_close(job, Outcome.FAILED, error=reason, detail=detail)
         raise AttemptsExhausted(f"Gave up after {job.attempts} attempts ({reason}).")
     delay = retry_delay(job.attempts, base=job.retry_backoff, cap=job.retry_backoff_max)
-    job.status = Job.Status.RETRYING
-    job.error_message = reason[:500]
-    job.next_retry_at = timezone.now() + timedelta(seconds=delay)
-    job.lease_expires_at = None
-    job.stage = f"Attempt {job.attempts} of {job.max_attempts} failed"
-    job.save(
-        update_fields=[
-            "status",
-            "error_message",
-            "next_retry_at",
-            "lease_expires_at",
-            "stage",
-        ]
-    )
-    attempts.attempt_close(
+    next_retry_at = timezone.now() + timedelta(seconds=delay)
+    job_end(
         job,
         Outcome.RETRY,
         error=reason,
         detail=detail,
-        retry_at=job.next_retry_at,
+        retry_at=next_retry_at,
+        status=Job.Status.RETRYING,
+        error_message=reason[:500],
+        next_retry_at=next_retry_at,
+        stage=f"Attempt {job.attempts} of {job.max_attempts} failed",
     )
     raise RetryLater(delay, reason)
+
+
+def job_end(
+    job: Job, outcome: str, *, error="", detail="", retry_at=None, **values
+) -> None:
+    """End this attempt of the running job: write `values` to its row and close
+    its attempt with `outcome`.
+
+    Only the attempt that holds the row may: one whose lease lapsed while it
+    was still alive (a long pause) and whose job another attempt has taken
+    over gets JobTakenOver, so it can never overwrite the newer attempt's work.
+    """
+    values = {"next_retry_at": None, "lease_expires_at": None, **values}
+    if (
+        not type(job)
+        .objects.filter(pk=job.pk, status=Job.Status.RUNNING, task_id=job.task_id)
+        .update(**values)
+    ):
+        raise JobTakenOver
+    for name, value in values.items():
+        setattr(job, name, value)
+    attempts.attempt_close(job, outcome, error=error, detail=detail, retry_at=retry_at)
 
 
 def retry_delay(attempt: int, *, base: int, cap: int) -> int:

@@ -158,3 +158,25 @@ def test_check_refuses_a_lease_a_couple_of_missed_heartbeats_would_lapse(
 
 def test_project_job_tasks_all_pass_the_checks():
     assert celery_limit_errors(current_app) == []
+
+
+def test_a_zombie_attempt_leaves_the_row_to_the_attempt_that_took_over(
+    make_job, monkeypatch, caplog
+):
+    job = make_job()
+
+    def paused_too_long(*, job):
+        SampleJob.objects.filter(pk=job.pk).update(task_id="the-new-attempt")
+        raise ValueError("and then it failed")
+
+    monkeypatch.setattr(sample, "sample_job_run", paused_too_long)
+    with caplog.at_level(logging.WARNING, logger="apps.core.job_task"):
+        run_attempt(job)
+    assert (job.status, job.task_id, job.error_message) == (
+        "running",
+        "the-new-attempt",
+        "",
+    )
+    assert caplog.messages[-1] == (
+        f"SampleJob {job.pk} was taken over by another attempt; task None stops"
+    )

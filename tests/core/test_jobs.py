@@ -250,3 +250,23 @@ def test_sweeper_says_on_the_page_why_a_job_waits(
         assert sweeper.jobs_sweep() == 0  # Not again at the next sweep.
     job.refresh_from_db()
     assert job.stage == "The worker stopped answering; another one will take over."
+
+
+def test_an_attempt_that_was_taken_over_cannot_end_the_job(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    # Its lease lapsed during a long pause; the sweeper's message took over.
+    SampleJob.objects.filter(pk=job.pk).update(task_id="the-new-attempt")
+    for end in (
+        lambda: jobs.job_succeed(job),
+        lambda: jobs.job_fail(job, message="late"),
+        lambda: jobs.job_retry_or_fail(job, reason="late"),
+    ):
+        with pytest.raises(JobTakenOver):
+            end()
+    row = SampleJob.objects.get(pk=job.pk)
+    assert (row.status, row.task_id, row.error_message) == (
+        "running",
+        "the-new-attempt",
+        "",
+    )
