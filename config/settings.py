@@ -273,9 +273,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED = True
 CELERY_RESULT_EXPIRES = 7 * 86400
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Beat syncs these into the database at start (edits to them in the admin last
-# until then); it also adds celery.backend_cleanup, daily at 04:00, by itself
-# because results expire (CELERY_RESULT_EXPIRES).
+
 # Jobs (apps.core): how the sweeper finds jobs that nobody is running.
 # A running job renews its lease (Job.lease_seconds) at every progress update
 # and with a heartbeat this often.
@@ -288,6 +286,10 @@ JOB_QUEUED_LEASE = env.int("JOB_QUEUED_LEASE", default=120)
 # A retry this many seconds overdue is published again (the worker holding its
 # message died while it waited).
 JOB_RETRY_GRACE = env.int("JOB_RETRY_GRACE", default=10)
+
+# Beat syncs these into the database at start (edits to them in the admin last
+# until then); it also adds celery.backend_cleanup, daily at 04:00, by itself
+# because results expire (CELERY_RESULT_EXPIRES).
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-jobs": {
         # Every 5 seconds, so that a dead worker's job runs again within about

@@ -9,12 +9,14 @@ start-up (config/celery.py) refuse anything else.
 """
 
 from celery import Celery, current_app
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import autodiscover_modules
 
 from apps.core import selectors
 from apps.core.job_task import JobTask
+from apps.core.models import Job
 
 
 def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
@@ -30,6 +32,10 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
         errors.append(checks.Error(msg, id=id, obj="config.celery"))
 
     job_models = selectors.job_models()
+    for model in apps.get_models():
+        if issubclass(model, Job) and not model._meta.proxy and not model.task_name:
+            # Without a task it is never run, swept or shown.
+            error(f"{model.__name__} is a Job without a task_name.", "core.E008")
     for model in job_models:
         task = app.tasks.get(model.task_name)  # Also catches a mistyped path.
         if task is None:

@@ -40,10 +40,19 @@ def heartbeat(job: Job):
 def _beat(job: Job, stop: threading.Event, interval: float) -> None:
     try:
         while not stop.wait(interval):
-            if not services.job_heartbeat(job):
-                return  # Ended, or taken over by another attempt.
-    except Exception:  # A missed beat must not kill the task; the lease says it.
-        logger.exception("Heartbeat of %s %s failed", type(job).__name__, job.pk)
+            try:
+                if not services.job_heartbeat(job):
+                    return  # Ended, or taken over by another attempt.
+            except Exception:
+                # A missed beat (database locked, connection dropped) is not
+                # the end: try again at the next one, on a fresh connection.
+                logger.warning(
+                    "Heartbeat of %s %s missed",
+                    type(job).__name__,
+                    job.pk,
+                    exc_info=True,
+                )
+                connections.close_all()
     finally:
-        # This thread's own database connection.
+        # This thread's own database connections.
         connections.close_all()

@@ -12,10 +12,15 @@ the work, and turns how the work ended into the row's state:
 
 - returned: succeeded (unless the work ended the row itself);
 - RetryLater: a Celery retry after the countdown the row chose;
-- AttemptsExhausted: the job's give-up hook (by default: failed);
 - JobCancelled: cancelled, at the checkpoint where it was noticed;
-- SoftTimeLimitExceeded: failed, saying it took too long;
-- anything else: failed with a message a user can read, traceback in the log.
+- AttemptsExhausted: the job's give-up hook (by default: failed);
+- SoftTimeLimitExceeded: the give-up hook, saying it took too long;
+- anything else: the give-up hook, with a message a user can read, and the
+  traceback in the log.
+
+Every way the job can end failed goes through the one give-up hook, so a job
+type that must settle something first (a payment asks the gateway whether
+the card was charged) does it in one place.
 """
 
 import logging
@@ -44,9 +49,9 @@ UNEXPECTED_FAILURE = (
 TIMED_OUT = "This took longer than the {limit} seconds we allow, so we stopped it."
 
 
-def give_up_by_failing(job: Job, *, message: str) -> None:
+def give_up_by_failing(job: Job, *, message: str, detail: str = "") -> None:
     """The default give-up hook: the job fails with the message."""
-    services.job_fail(job, message=message)
+    services.job_fail(job, message=message, detail=detail)
 
 
 class JobTask(Task):
@@ -93,7 +98,7 @@ class JobTask(Task):
         except RetryLater as exc:
             raise self.retry(countdown=exc.countdown, exc=exc) from exc
         except AttemptsExhausted as exc:
-            self.give_up(job, message=exc.message)
+            self._give_up(job, message=exc.message)
         except JobCancelled:
             cancel.job_end_cancelled(job)
             logger.info("%s %s cancelled", self.model.__name__, job.pk)
@@ -106,7 +111,7 @@ class JobTask(Task):
                 job.pk,
                 request.id,
             )
-            services.job_fail(
+            self._give_up(
                 job,
                 message=TIMED_OUT.format(limit=self.model.soft_time_limit),
                 detail="SoftTimeLimitExceeded",
@@ -118,12 +123,30 @@ class JobTask(Task):
                 job.pk,
                 request.id,
             )
-            services.job_fail(
+            self._give_up(
                 job, message=UNEXPECTED_FAILURE, detail=traceback.format_exc()
             )
         else:
             if self._still_ours(job):  # Unless the work ended the row itself.
                 services.job_succeed(job)
+
+    def _give_up(self, job: Job, *, message: str, detail: str = "") -> None:
+        """End the job failed through its give-up hook, which may settle it
+        another way (a payment asks the gateway whether the card was charged).
+
+        Should the hook itself fail, the job still ends: failed, plainly.
+        """
+        try:
+            self.give_up(job, message=message, detail=detail)
+        except JobTakenOver:
+            raise
+        except Exception:
+            logger.exception(
+                "The give-up hook of %s %s failed", self.model.__name__, job.pk
+            )
+            services.job_fail(
+                job, message=message, detail=f"{detail}\n{traceback.format_exc()}"
+            )
 
     def _still_ours(self, job: Job) -> bool:
         """Running and held by this attempt: not ended by the work."""
@@ -139,8 +162,9 @@ def job_task(
 
     The task is named after `work` (module.name), takes the job's id, and gets
     its time limits from the model; attempts are capped on the row, so Celery's
-    own retry cap is off. `give_up(job, message=...)` ends a job that has used
-    all its attempts; payments, for one, first ask the gateway.
+    own retry cap is off. `give_up(job, message=..., detail=...)` ends a job
+    that has used all its attempts, or hit a bug or its time limit; payments,
+    for one, first ask the gateway.
     """
 
     def decorator(work: Callable[[Job], None]) -> JobTask:

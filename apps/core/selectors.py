@@ -1,7 +1,7 @@
 from celery import Task
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.module_loading import import_string
 
 from apps.core.models import Job, JobAttempt
@@ -22,6 +22,14 @@ def job_model(label: str) -> type[Job] | None:
         if model._meta.label_lower == label:
             return model
     return None
+
+
+def lease_lapsed(now) -> Q:
+    """Running jobs whose worker has stopped renewing their lease: it died, or
+    (a row from before leases existed) never had one."""
+    return Q(status=Job.Status.RUNNING) & (
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
+    )
 
 
 def job_task(model: type[Job]) -> Task:

@@ -45,6 +45,26 @@ def job_enqueue(job: Job) -> None:
     transaction.on_commit(lambda: _publish(model, job_id, task_id))
 
 
+def job_republish(job: Job, *, stage: str) -> bool:
+    """Publish the job again with a fresh task id, unless its row changed since
+    `job` was read (a worker claimed it meanwhile); True if published.
+
+    The sweeper's way to hand a stuck job to a worker: one conditional UPDATE,
+    so it never takes a job from a worker that has just started it.
+    """
+    task_id, now = str(uuid4()), timezone.now()
+    if (
+        not type(job)
+        .objects.filter(pk=job.pk, status=job.status, task_id=job.task_id)
+        .update(task_id=task_id, enqueued_at=now, stage=stage)
+    ):
+        return False
+    job.task_id, job.enqueued_at, job.stage = task_id, now, stage
+    model, job_id = type(job), job.pk
+    transaction.on_commit(lambda: _publish(model, job_id, task_id))
+    return True
+
+
 def job_requeue(job: Job, *, stage: str) -> None:
     """Start a finished job again from its first attempt (a staff retry).
 
@@ -108,8 +128,7 @@ def job_start(
     claimable = (
         Q(status=Job.Status.QUEUED)
         | Q(status=Job.Status.RETRYING, next_retry_at__lte=now + RETRY_CLOCK_SLACK)
-        | Q(status=Job.Status.RUNNING, lease_expires_at__lt=now)
-        | Q(status=Job.Status.RUNNING, lease_expires_at__isnull=True)
+        | selectors.lease_lapsed(now)
     )
     if task_id:
         claimable |= Q(status=Job.Status.RETRYING, task_id=task_id)
@@ -142,6 +161,8 @@ def job_start(
             ended_at=last_seen,
         )
         job.refresh_from_db()
+        if job.cancel_requested_at:
+            raise JobCancelled  # What the owner asked for, rather than a failure.
         raise AttemptsExhausted(
             f"Stopped after {job.attempts} attempts: the last one was cut off "
             "before it could finish."
@@ -163,23 +184,32 @@ def job_progress(job: Job, *, progress: int, stage: str) -> None:
 
     A progress update is the job's checkpoint: it raises JobCancelled when the
     owner asked to cancel, and JobTakenOver when the row is no longer this
-    attempt's (its lease lapsed and another worker claimed it).
+    attempt's (its lease lapsed and another worker claimed it, or it was
+    deleted).
     """
     now = timezone.now()
     job.progress = max(0, min(100, progress))
     job.stage = stage[:200]
-    updated = _own_running_row(job).update(
-        progress=job.progress,
-        stage=job.stage,
-        heartbeat_at=now,
-        lease_expires_at=now + timedelta(seconds=job.lease_seconds),
+    updated = (
+        _own_running_row(job)
+        .filter(cancel_requested_at__isnull=True)
+        .update(
+            progress=job.progress,
+            stage=job.stage,
+            heartbeat_at=now,
+            lease_expires_at=now + timedelta(seconds=job.lease_seconds),
+        )
     )
     if not updated:
         _raise_why_not_ours(job)
 
 
 def job_heartbeat(job: Job) -> bool:
-    """Renew the running job's lease; False once the row is no longer ours."""
+    """Renew the running job's lease; False once the row is no longer ours.
+
+    A cancel request does not stop it: the job is alive until its next
+    checkpoint, and must not be taken for dead meanwhile.
+    """
     now = timezone.now()
     return bool(
         _own_running_row(job).update(
@@ -191,10 +221,7 @@ def job_heartbeat(job: Job) -> bool:
 
 def _own_running_row(job: Job):
     return type(job).objects.filter(
-        pk=job.pk,
-        status=Job.Status.RUNNING,
-        task_id=job.task_id,
-        cancel_requested_at__isnull=True,
+        pk=job.pk, status=Job.Status.RUNNING, task_id=job.task_id
     )
 
 
@@ -219,8 +246,9 @@ def job_succeed(job: Job, *, stage: str = "Done", **fields) -> None:
     )
 
 
-def job_fail(job: Job, *, message: str, detail: str = "") -> None:
-    """End the job for good, with a message the user can act on.
+def job_fail(job: Job, *, message: str, detail: str = "", **fields) -> None:
+    """End the job for good, with a message the user can act on, saving any of
+    its own fields passed along.
 
     `detail` is for staff (an exception, a server's answer); it is kept on the
     attempt, never shown to the user.
@@ -234,12 +262,14 @@ def job_fail(job: Job, *, message: str, detail: str = "") -> None:
         error_message=message[:500],
         stage="",  # The badge says failed; the message says why.
         finished_at=timezone.now(),
+        **fields,
     )
 
 
-def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
-    """Record a transient failure and raise RetryLater, or AttemptsExhausted
-    when this was the last attempt allowed.
+def job_retry_or_fail(job: Job, *, reason: str, detail: str = "", **fields) -> None:
+    """Record a transient failure (and any of the job's own fields passed
+    along) and raise RetryLater, or AttemptsExhausted when this was the last
+    attempt allowed.
 
     `reason` is short and lower-case ("processing error"): pages show it as
     "Attempt 2 of 5 failed (processing error), next try in 7 s". The task base
@@ -247,6 +277,10 @@ def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
     job's give-up hook.
     """
     if job.attempts >= job.max_attempts:
+        if fields and not _own_running_row(job).update(**fields):
+            raise JobTakenOver
+        for name, value in fields.items():
+            setattr(job, name, value)
         attempts.attempt_close(job, Outcome.FAILED, error=reason, detail=detail)
         raise AttemptsExhausted(f"Gave up after {job.attempts} attempts ({reason}).")
     delay = retry_delay(job.attempts, base=job.retry_backoff, cap=job.retry_backoff_max)
@@ -261,6 +295,7 @@ def job_retry_or_fail(job: Job, *, reason: str, detail: str = "") -> None:
         error_message=reason[:500],
         next_retry_at=next_retry_at,
         stage=f"Attempt {job.attempts} of {job.max_attempts} failed",
+        **fields,
     )
     raise RetryLater(delay, reason)
 

@@ -13,12 +13,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.core import selectors
+from apps.core import selectors, services
 from apps.core.models import Job
-from apps.core.services import job_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +29,9 @@ RETRY_WAITING_FOR_WORKER = "Waiting for a worker to retry it."
 def jobs_sweep() -> int:
     """Publish again every job stuck past its lease; return how many.
 
-    Catches what enqueue-after-commit cannot: a broker that was down at publish
-    time, a message lost with a Redis restart, a worker killed mid-task or
-    while it held a retry. Each branch also waits after the last publish, so
-    a job the sweeper just published is not published again at the next sweep.
+    A job is republished once when it is found stuck, then, while no worker
+    takes it (all are down), only every JOB_QUEUED_LEASE seconds: an outage
+    must not fill the queue with copies of the same message.
     """
     now = timezone.now()
     queued_lease = now - timedelta(seconds=settings.JOB_QUEUED_LEASE)
@@ -43,27 +41,34 @@ def jobs_sweep() -> int:
         stuck = model.objects.filter(
             Q(status=Job.Status.QUEUED, enqueued_at__lt=queued_lease)
             | Q(status=Job.Status.QUEUED, enqueued_at__isnull=True)
-            | Q(
-                status=Job.Status.RETRYING,
-                next_retry_at__lt=retry_grace,
-                enqueued_at__lt=retry_grace,
+            | (
+                Q(status=Job.Status.RETRYING, next_retry_at__lt=retry_grace)
+                # Not yet republished since the retry fell due, or long ago.
+                & (
+                    Q(enqueued_at__lt=F("next_retry_at"))
+                    | Q(enqueued_at__lt=queued_lease)
+                )
             )
-            | Q(
-                status=Job.Status.RUNNING,
-                lease_expires_at__lt=now,
-                enqueued_at__lt=now - timedelta(seconds=model.lease_seconds),
+            | (
+                selectors.lease_lapsed(now)
+                # Not yet republished since the worker's last sign of life.
+                & (
+                    Q(enqueued_at__lt=F("heartbeat_at"))
+                    | Q(enqueued_at__lt=queued_lease)
+                    | Q(heartbeat_at__isnull=True, started_at__lt=queued_lease)
+                )
             )
         )
         for job in stuck.order_by("pk")[:500]:
-            logger.info(
-                "Sweeper re-enqueues %s %s (%s)", model.__name__, job.pk, job.status
-            )
+            stage = {
+                Job.Status.RUNNING: WORKER_LOST,
+                Job.Status.RETRYING: RETRY_WAITING_FOR_WORKER,
+            }.get(job.status, job.stage)
             with transaction.atomic():
-                if job.status == Job.Status.RUNNING:
-                    job.stage = WORKER_LOST
-                elif job.status == Job.Status.RETRYING:
-                    job.stage = RETRY_WAITING_FOR_WORKER
-                job.save(update_fields=["stage"])
-                job_enqueue(job)
-            swept += 1
+                republished = services.job_republish(job, stage=stage)
+            if republished:
+                logger.info(
+                    "Sweeper republished %s %s (%s)", model.__name__, job.pk, job.status
+                )
+                swept += 1
     return swept

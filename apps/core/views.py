@@ -148,10 +148,13 @@ def job_list_status(request, label):
     are not the user's are left out, as if they did not exist.
     """
     model = _job_model(label)
-    try:
-        ids = [int(value) for value in request.GET.getlist("id")[:MAX_LIST_IDS]]
-    except ValueError:
+    values = request.GET.getlist("id")[:MAX_LIST_IDS]
+    # Plain digits that fit a database id; anything else is refused.
+    if not all(
+        value.isascii() and value.isdigit() and len(value) <= 18 for value in values
+    ):
         return HttpResponseBadRequest("id must be whole numbers")
+    ids = [int(value) for value in values]
     jobs = list(selectors.jobs_of(model, owner=request.user, ids=ids))
     if _is_htmx(request):
         all_final = all(job.is_final for job in jobs)

@@ -61,6 +61,9 @@ def email_deliver(*, email: OutgoingEmail) -> None:
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
+    # The checkpoint before the one thing that cannot be undone: an attempt
+    # that lost the job to another worker stops here instead of sending twice.
+    jobs.job_progress(email, progress=50, stage="Sending")
     try:
         message.send()
     except SoftTimeLimitExceeded:

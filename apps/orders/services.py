@@ -119,7 +119,7 @@ def payment_process(*, payment: Payment) -> None:
         _payment_succeeded(payment, charge_id=charge.charge_id)
 
 
-def payment_give_up(payment: Payment, *, message: str) -> None:
+def payment_give_up(payment: Payment, *, message: str, detail: str = "") -> None:
     """End a payment out of attempts: paid if the gateway did charge, else failed.
 
     The job's give-up hook (apps.orders.tasks). The last attempt may have
@@ -130,8 +130,11 @@ def payment_give_up(payment: Payment, *, message: str) -> None:
     if charge is not None and charge.status == charge.Status.SUCCEEDED:
         _payment_succeeded(payment, charge_id=charge.charge_id)
     else:
-        code = payment.failure_code or "interrupted"
-        _payment_failed(payment, message=message, code=code, dead_letter=True)
+        # The last gateway error, else a bug or time limit, else a dead worker.
+        code = payment.failure_code or ("error" if detail else "interrupted")
+        _payment_failed(
+            payment, message=message, code=code, detail=detail, dead_letter=True
+        )
 
 
 @transaction.atomic
@@ -159,9 +162,7 @@ def _payment_retry(payment: Payment, reason: str, code: str) -> None:
     logger.warning(
         "Payment %s attempt %s failed: %s", payment.pk, payment.attempts, reason
     )
-    payment.failure_code = code
-    payment.save(update_fields=["failure_code"])
-    jobs.job_retry_or_fail(payment, reason=reason, detail=code)
+    jobs.job_retry_or_fail(payment, reason=reason, detail=code, failure_code=code)
 
 
 @transaction.atomic
@@ -182,12 +183,20 @@ def _payment_succeeded(payment: Payment, *, charge_id: str) -> None:
 
 @transaction.atomic
 def _payment_failed(
-    payment: Payment, *, message: str, code: str, dead_letter: bool = False
+    payment: Payment,
+    *,
+    message: str,
+    code: str,
+    detail: str = "",
+    dead_letter: bool = False,
 ) -> None:
-    payment.failure_code = code
-    payment.dead_lettered_at = timezone.now() if dead_letter else None
-    payment.save(update_fields=["failure_code", "dead_lettered_at"])
-    jobs.job_fail(payment, message=message)
+    jobs.job_fail(
+        payment,
+        message=message,
+        detail=detail,
+        failure_code=code,
+        dead_lettered_at=timezone.now() if dead_letter else None,
+    )
     order = Order.objects.select_for_update().get(pk=payment.order_id)
     order.status = Order.Status.PAYMENT_FAILED
     order.save(update_fields=["status"])

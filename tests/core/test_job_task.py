@@ -5,6 +5,7 @@ import logging
 import pytest
 from celery import Task, current_app
 from django.core.checks import Error
+from django.db import OperationalError
 
 from apps.core import cancel
 from apps.core import services as jobs
@@ -180,3 +181,42 @@ def test_a_zombie_attempt_leaves_the_row_to_the_attempt_that_took_over(
     assert caplog.messages[-1] == (
         f"SampleJob {job.pk} was taken over by another attempt; task None stops"
     )
+
+
+def test_a_failing_give_up_hook_still_ends_the_job_failed(make_job, monkeypatch):
+    job = make_job(plan="raise")
+    task = current_app.tasks[SampleJob.task_name]
+
+    def broken_hook(job, *, message, detail=""):
+        raise ConnectionError("the gateway's lookup is down too")
+
+    monkeypatch.setattr(task, "give_up", broken_hook)
+    run_attempt(job)
+    assert (job.status, job.error_message) == ("failed", UNEXPECTED_FAILURE)
+    detail = JobAttempt.objects.get(job_id=job.pk).error_detail
+    assert "ValueError" in detail and "ConnectionError" in detail
+
+
+def test_a_missed_heartbeat_is_retried_at_the_next_beat(monkeypatch):
+    import threading
+
+    from apps.core import heartbeat
+
+    answers = iter([OperationalError("database is locked"), True, False])
+    calls = []
+
+    def beat(job):
+        calls.append(job)
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(heartbeat.services, "job_heartbeat", beat)
+    heartbeat._beat(SampleJob(pk=1), threading.Event(), interval=0.01)
+    assert len(calls) == 3  # Went on after the error, stopped once not ours.
+
+
+def test_check_refuses_a_job_model_without_a_task(monkeypatch):
+    monkeypatch.setattr(SampleJob, "task_name", "")
+    assert [e.id for e in celery_limit_errors(current_app)] == ["core.E008"]

@@ -270,3 +270,78 @@ def test_an_attempt_that_was_taken_over_cannot_end_the_job(make_job):
         "the-new-attempt",
         "",
     )
+
+
+def test_sweeper_never_takes_a_job_a_worker_has_just_claimed(make_job):
+    job = make_job()
+    SampleJob.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - LONG_AGO)
+    seen_by_the_sweeper = SampleJob.objects.get(pk=job.pk)
+    jobs.job_start(job, task_id=job.task_id)  # A worker claims it meanwhile.
+    assert jobs.job_republish(seen_by_the_sweeper, stage="x") is False
+    row = SampleJob.objects.get(pk=job.pk)
+    assert (row.status, row.task_id, row.stage) == ("running", job.task_id, "Started")
+
+
+def test_sweeper_republishes_a_running_job_that_never_had_a_lease(
+    make_job, django_capture_on_commit_callbacks
+):
+    job = make_job()
+    SampleJob.objects.filter(pk=job.pk).update(  # A row from before leases.
+        status="running",
+        attempts=1,
+        started_at=timezone.now() - LONG_AGO,
+        enqueued_at=timezone.now() - LONG_AGO,
+        lease_expires_at=None,
+    )
+    job.refresh_from_db()
+    assert job.worker_lost
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweeper.jobs_sweep() == 1
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.effects) == ("succeeded", 2, 1)
+
+
+def test_sweeper_republishes_an_overdue_retry_once_then_only_now_and_then(
+    make_job, settings, django_capture_on_commit_callbacks
+):
+    job = make_job()
+    now = timezone.now()
+    SampleJob.objects.filter(pk=job.pk).update(
+        status="retrying",
+        attempts=1,
+        next_retry_at=now - timedelta(seconds=300),
+        enqueued_at=now - timedelta(seconds=400),
+    )
+    with django_capture_on_commit_callbacks(execute=False) as published:
+        assert sweeper.jobs_sweep() == 1
+        # No worker took it. Later sweeps, past the retry grace again, leave
+        # it alone until the queued lease has passed since that publish.
+        SampleJob.objects.filter(pk=job.pk).update(
+            enqueued_at=now - timedelta(seconds=settings.JOB_QUEUED_LEASE - 5)
+        )
+        assert sweeper.jobs_sweep() == 0
+        SampleJob.objects.filter(pk=job.pk).update(
+            enqueued_at=now - timedelta(seconds=settings.JOB_QUEUED_LEASE + 5)
+        )
+        assert sweeper.jobs_sweep() == 1
+    assert len(published) == 2
+
+
+def test_a_cancel_request_does_not_stop_the_heartbeat(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    cancel.job_cancel(job)
+    assert jobs.job_heartbeat(job) is True  # Alive until its next checkpoint.
+
+
+def test_a_job_cancelled_while_its_last_worker_died_ends_cancelled_not_failed(
+    make_job,
+):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    cancel.job_cancel(job)
+    SampleJob.objects.filter(pk=job.pk).update(
+        attempts=job.max_attempts, lease_expires_at=timezone.now() - LONG_AGO
+    )
+    run_attempt(job)
+    assert (job.status, job.attempts) == ("cancelled", job.max_attempts)

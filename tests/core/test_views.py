@@ -203,7 +203,8 @@ def test_list_status_answers_for_many_jobs_at_once_in_json(client, user, make_jo
         (queued.pk, "queued", False),
         (done.pk, "succeeded", True),
     }
-    assert client.get(f"{list_url(queued)}&id=x").status_code == 400
+    for bad in ("x", "1_0", " 1", "9" * 19, "-1", "١"):
+        assert client.get(f"{list_url(queued)}&id={bad}").status_code == 400, bad
 
 
 def test_list_status_for_htmx_swaps_badges_and_stops_once_all_are_final(

@@ -3,11 +3,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core import mail
 from django.utils import timezone
 
 from apps.core import services as jobs
 from apps.core import sweeper
+from apps.core.job_task import UNEXPECTED_FAILURE
 from apps.notifications.models import OutgoingEmail
 from apps.orders import services, tasks
 from apps.orders.models import GatewayCharge, Order, Payment
@@ -399,3 +401,47 @@ def test_seed_demo_refuses_outside_demo_mode(db, settings):
     settings.DEMO_MODE = False
     with pytest.raises(CommandError, match="DEMO_MODE"):
         call_command("seed_demo")
+
+
+def test_a_payment_that_fails_unexpectedly_leaves_its_order_payable(
+    order, django_capture_on_commit_callbacks, monkeypatch
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+
+    def charge(**kwargs):
+        raise RuntimeError("a bug in the gateway client")
+
+    monkeypatch.setattr(services.gateway, "charge", charge)
+    process(payment)
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    # Through the payment's give-up hook: it asked the gateway, then failed
+    # the payment its own way: dead letter, email, and the order payable again.
+    assert (payment.status, payment.error_message) == ("failed", UNEXPECTED_FAILURE)
+    assert (payment.failure_code, order.status) == ("error", "payment_failed")
+    assert payment.dead_lettered_at is not None
+    assert OutgoingEmail.objects.filter(template="payment_failed").count() == 1
+    assert order.is_payable
+
+
+def test_a_time_limit_hit_after_the_charge_still_ends_the_payment_paid(
+    order, django_capture_on_commit_callbacks, monkeypatch
+):
+    payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
+    real_email_queue = services.notifications.email_queue
+    calls = []
+
+    def slow_first_time(**kwargs):
+        calls.append(kwargs["template"])
+        if len(calls) == 1:
+            raise SoftTimeLimitExceeded  # While recording the success.
+        return real_email_queue(**kwargs)
+
+    monkeypatch.setattr(services.notifications, "email_queue", slow_first_time)
+    process(payment)
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    # The give-up hook found the charge at the gateway: paid, not failed.
+    assert (payment.status, order.status) == ("succeeded", "paid")
+    assert GatewayCharge.objects.get().requests == 1
+    assert OutgoingEmail.objects.filter(template="order_paid").count() == 1

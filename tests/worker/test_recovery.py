@@ -151,7 +151,7 @@ def outcomes(job: Job) -> list[tuple[int, str]]:
 
 def swept(worker: CeleryWorker, job: Job) -> int:
     """How often the sweeper published `job` again, in this worker's log."""
-    return worker.output().count(f"Sweeper re-enqueues {type(job).__name__} {job.pk} (")
+    return worker.output().count(f"Sweeper republished {type(job).__name__} {job.pk} (")
 
 
 def test_worker_killed_after_the_charge_is_paid_once_by_a_new_worker(
