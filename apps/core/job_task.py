@@ -71,10 +71,10 @@ class JobTask(Task):
         try:
             self._attempt(job)
         except JobTakenOver:
-            # Its lease lapsed while it was still alive, and another attempt
-            # holds the job now: this one leaves the row to it.
+            # Its lease lapsed while it was still alive and another attempt
+            # holds the job now (or the row was deleted): hands off.
             logger.warning(
-                "%s %s was taken over by another attempt; task %s stops",
+                "%s %s is no longer held by task %s (taken over or deleted); it stops",
                 self.model.__name__,
                 job.pk,
                 self.request.id,

@@ -179,7 +179,8 @@ def test_a_zombie_attempt_leaves_the_row_to_the_attempt_that_took_over(
         "",
     )
     assert caplog.messages[-1] == (
-        f"SampleJob {job.pk} was taken over by another attempt; task None stops"
+        f"SampleJob {job.pk} is no longer held by task None (taken over or "
+        "deleted); it stops"
     )
 
 
