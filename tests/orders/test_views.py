@@ -1,3 +1,4 @@
+import re
 import uuid
 
 import pytest
@@ -230,3 +231,19 @@ def test_order_list_polls_payment_badges_only_while_a_payment_is_under_way(
     # The order's badge in the same row follows the payment.
     assert f'id="order-{order.pk}-status"' in html
     assert "Payment processing" in html
+
+
+def test_payment_admin_lists_every_attempt_inline(
+    client, order, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():
+        payment = services.payment_start(order=order, card_number="4000000000000119")
+    exhaust(payment)  # Fails twice, then succeeds.
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(
+        reverse("admin:orders_payment_change", args=[payment.pk])
+    ).content.decode()
+    assert "Job attempts" in page
+    outcomes = re.findall(r'<td class="field-outcome">\s*<p>([^<]*)</p>', page)
+    assert outcomes == ["Failed, retried", "Failed, retried", "Succeeded"]
+    assert "processing_error" in page  # The gateway's code, for staff.
