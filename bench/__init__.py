@@ -1,11 +1,20 @@
 """
-The benchmark behind `make bench`: what our Celery configuration costs.
+The benchmark behind `make bench`: what our Celery configuration and our job
+kit cost.
 
-Each figure is measured twice in one run, on one private redis-server: for our
-app (config.celery.app with every CELERY_* setting: JSON, acks_late, prefetch 1,
-time limits, routes, the django-db result backend) and for a bare
-`Celery("bare")` with Celery's defaults and no result backend. The ratio says how
-many times better ours is (above 1 is better), so it shows the price of safety.
+Each figure is measured twice in one run, on one private redis-server, and the
+ratio says how many times better ours is (above 1 is better), so it shows the
+price of safety.
+
+- The task rows (delay_call_us, pickup_latency_p50_ms, pickup_latency_p95_ms,
+  noop_throughput_per_s; bench.measure) compare our app (config.celery.app
+  with every CELERY_* setting: JSON, acks_late, prefetch 1, time limits,
+  routes, the django-db result backend) with a bare `Celery("bare")` with
+  Celery's defaults and no result backend.
+- The job rows (job_roundtrip_p50_ms, job_throughput_per_s; bench.jobs)
+  compare a job run through the job kit (apps.core: claim, attempt history,
+  heartbeat, fenced end) with the same job row run by a plain task that marks
+  it running, then succeeded, on the same worker and database.
 
 Run it with `make bench` or `python -m bench`; it prints a table and writes
 var/bench.json. This package imports nothing heavy here, because the workers

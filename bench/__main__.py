@@ -1,12 +1,15 @@
 """
 `python -m bench`: start a private redis-server and one worker per app, measure
-both apps (see bench.measure), stop everything, print the table and write
+both apps (see bench.measure) and the job kit against the naive way of running
+a job (see bench.jobs), stop everything, print the table and write
 var/bench.json.
 
 Our worker runs as a deployment would: DEBUG off, a database migrated for the
-django-db result backend (a throwaway SQLite file, var/bench.sqlite3), tasks
-outside eager mode. The processes are the classes the worker tests run
-(tests.processes), started in their own sessions and stopped by pid.
+django-db result backend and the job rows (a throwaway SQLite file,
+var/bench.sqlite3), tasks outside eager mode. Its settings are tests.settings:
+the project's own plus the test-only job type the job rows run (SampleJob), so
+it also consumes that job's queue. The processes are the classes the worker
+tests run (tests.processes), started in their own sessions and stopped by pid.
 """
 
 import os
@@ -73,7 +76,9 @@ def main() -> None:
                 "CELERY_TASK_ALWAYS_EAGER": "False",
             }
         )
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        # Not a default: the job rows need SampleJob, which only these
+        # settings install.
+        os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 
         fresh_database()
         subprocess.run(
@@ -83,9 +88,11 @@ def main() -> None:
             check=True,
         )
 
+        # "bench" for the task rows; "quick" for the job rows, where both the
+        # kit's SampleJob task and the naive one go (bench.tasks.JOB_QUEUE).
         ours_worker = bench_worker(
             "ours",
-            queues="bench",
+            queues="bench,quick",
             options=[*WORKER_OPTIONS, "--include=bench.tasks"],
         )
         # Without DJANGO_SETTINGS_MODULE Celery applies no Django fix-up: the
@@ -106,9 +113,11 @@ def main() -> None:
         import django
 
         django.setup()
-        from bench import bare, measure, tasks
+        from bench import bare, jobs, measure, tasks
 
         sides = [measure.Side.of(tasks), measure.Side.of(bare)]
+        jobs.check_queue()
+        owner = jobs.bench_owner()
 
         # Measure only once both workers are idle: a worker starting up would
         # take CPU from the caller being timed.
@@ -117,6 +126,7 @@ def main() -> None:
         say(f"workers ready after {time.monotonic() - started:.1f}s")
         for side in sides:
             measure.warm_up(side)
+        jobs.warm_up(owner)
 
         say("timing delay()")
         delay = measure.delay_call_us(sides)
@@ -124,6 +134,10 @@ def main() -> None:
         p50, p95 = measure.pickup_latency_ms(sides)
         say("timing no-op throughput")
         throughput = measure.noop_throughput(sides)
+        say("timing job round trip")
+        job_roundtrip = jobs.roundtrip_ms(owner)
+        say("timing job throughput")
+        job_throughput = jobs.throughput_per_s(owner)
 
     rows = [
         report.row("delay_call_us", delay, "us", lower_is_better=True),
@@ -131,6 +145,10 @@ def main() -> None:
         report.row("pickup_latency_p95_ms", p95, "ms", lower_is_better=True),
         report.row(
             "noop_throughput_per_s", throughput, "tasks/s", lower_is_better=False
+        ),
+        report.row("job_roundtrip_p50_ms", job_roundtrip, "ms", lower_is_better=True),
+        report.row(
+            "job_throughput_per_s", job_throughput, "jobs/s", lower_is_better=False
         ),
     ]
     print(report.table(rows))

@@ -16,7 +16,10 @@ from bench import work
 # fixups=[]: Celery applies its Django fix-up to any app while
 # DJANGO_SETTINGS_MODULE is set, as it is in the benchmark's own process. A
 # bare app must not pay for Django.
-app = Celery("bare", broker=os.environ["REDIS_URL"], fixups=[])
+# set_as_current=False: in the benchmark's process, the job kit's tasks
+# (shared_task) publish through the current app, which must stay ours; by
+# default each new app makes itself current. Its own worker sets it current.
+app = Celery("bare", broker=os.environ["REDIS_URL"], fixups=[], set_as_current=False)
 
 SIDE = "bare"
 QUEUE = "bare"

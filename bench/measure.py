@@ -1,5 +1,6 @@
 """
-The three measurements, run the same way for both apps ("sides").
+The three task measurements, run the same way for both apps ("sides"); the
+job kit's rows are measured in bench.jobs.
 
 - delay_call_us: what a caller (a web request) pays per `delay()`: routing,
   serialising and publishing, with no worker taking the messages.
@@ -44,13 +45,14 @@ class Side:
         )
 
 
-def wait_for(condition, *, timeout: float, what: str) -> None:
+def wait_for(condition, *, timeout: float, what: str, interval: float = 0.002) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
-        # Short, so that the poll adds little to the throughput timing.
-        time.sleep(0.002)
+        # Short by default, so that the poll adds little to the throughput
+        # timing.
+        time.sleep(interval)
 
 
 def counted(side: Side) -> int:
