@@ -49,7 +49,7 @@ test-e2e: $(INSTALLED) ## Only the browser tests (Chromium)
 screenshots: $(INSTALLED) ## Refresh docs/screenshots/ from the browser tests
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m e2e
 
-bench: $(INSTALLED) ## Measure our Celery setup against a bare app; writes var/bench.json
+bench: $(INSTALLED) ## Measure our Celery setup and job kit against bare ones; writes var/bench.json
 	$(BIN)/python -m bench
 
 lint: $(INSTALLED) ## ruff lint and format check

@@ -49,5 +49,13 @@ def attempt_close(
     )
 
 
+def attempt_last(job: Job) -> JobAttempt | None:
+    return (
+        JobAttempt.objects.filter(job_type=_job_type(job), job_id=job.pk)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+
+
 def _job_type(job: Job) -> ContentType:
     return ContentType.objects.get_for_model(job, for_concrete_model=True)

@@ -24,9 +24,10 @@ class AttemptsExhausted(Exception):
     The task base hands it to the job's give-up hook, which ends the job.
     """
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, detail: str = ""):
         super().__init__(message)
         self.message = message
+        self.detail = detail  # For staff: the last error's own words.
 
 
 class JobCancelled(Exception):

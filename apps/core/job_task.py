@@ -31,7 +31,7 @@ from contextlib import nullcontext
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from apps.core import cancel, services
+from apps.core import cancel, selectors, services
 from apps.core.exceptions import (
     AttemptsExhausted,
     JobCancelled,
@@ -98,7 +98,7 @@ class JobTask(Task):
         except RetryLater as exc:
             raise self.retry(countdown=exc.countdown, exc=exc) from exc
         except AttemptsExhausted as exc:
-            self._give_up(job, message=exc.message)
+            self._give_up(job, message=exc.message, detail=exc.detail)
         except JobCancelled:
             cancel.job_end_cancelled(job)
             logger.info("%s %s cancelled", self.model.__name__, job.pk)
@@ -134,25 +134,33 @@ class JobTask(Task):
         """End the job failed through its give-up hook, which may settle it
         another way (a payment asks the gateway whether the card was charged).
 
-        Should the hook itself fail, the job still ends: failed, plainly.
+        Should the hook itself fail (the gateway is still down), the job is
+        not ended half settled: it is released, and the sweeper hands it to
+        another attempt, which tries again.
         """
+        # Read the row again (what the work wrote before it failed may have
+        # been rolled back), making sure this attempt still holds it.
+        held_by = job.task_id
+        job.refresh_from_db()
+        if job.task_id != held_by or job.status != Job.Status.RUNNING:
+            raise JobTakenOver
         try:
             self.give_up(job, message=message, detail=detail)
         except JobTakenOver:
             raise
         except Exception:
             logger.exception(
-                "The give-up hook of %s %s failed", self.model.__name__, job.pk
+                "The give-up hook of %s %s failed; it is released for another try",
+                self.model.__name__,
+                job.pk,
             )
-            services.job_fail(
-                job, message=message, detail=f"{detail}\n{traceback.format_exc()}"
+            services.job_release(
+                job, error=message, detail=f"{detail}\n{traceback.format_exc()}"
             )
 
     def _still_ours(self, job: Job) -> bool:
         """Running and held by this attempt: not ended by the work."""
-        return self.model.objects.filter(
-            pk=job.pk, status=Job.Status.RUNNING, task_id=job.task_id
-        ).exists()
+        return selectors.job_row_held(job).exists()
 
 
 def job_task(
@@ -160,6 +168,8 @@ def job_task(
 ):
     """Make `work(job)` the Celery task that runs `model`'s jobs.
 
+    The task is a shared_task, so it publishes through the current Celery app:
+    the project's (config.celery), the only one a web or worker process has.
     The task is named after `work` (module.name), takes the job's id, and gets
     its time limits from the model; attempts are capped on the row, so Celery's
     own retry cap is off. `give_up(job, message=..., detail=...)` ends a job

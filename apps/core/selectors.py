@@ -32,6 +32,15 @@ def lease_lapsed(now) -> Q:
     )
 
 
+def job_row_held(job: Job) -> QuerySet[Job]:
+    """The job's row while the attempt that loaded `job` still holds it:
+    running, with its task id. Empty once another attempt took the job over,
+    or the job ended."""
+    return type(job).objects.filter(
+        pk=job.pk, status=Job.Status.RUNNING, task_id=job.task_id
+    )
+
+
 def job_task(model: type[Job]) -> Task:
     """The task that runs `model`'s jobs.
 

@@ -53,9 +53,15 @@ def job_republish(job: Job, *, stage: str) -> bool:
     so it never takes a job from a worker that has just started it.
     """
     task_id, now = str(uuid4()), timezone.now()
+    # Everything a claim, a progress update or a heartbeat changes: if any of
+    # it moved since the sweeper read the row, a worker holds the job now.
+    as_read = {
+        field: getattr(job, field)
+        for field in ("status", "task_id", "attempts", "heartbeat_at", "stage")
+    }
     if (
         not type(job)
-        .objects.filter(pk=job.pk, status=job.status, task_id=job.task_id)
+        .objects.filter(pk=job.pk, **as_read)
         .update(task_id=task_id, enqueued_at=now, stage=stage)
     ):
         return False
@@ -163,6 +169,11 @@ def job_start(
         job.refresh_from_db()
         if job.cancel_requested_at:
             raise JobCancelled  # What the owner asked for, rather than a failure.
+        # The last attempt ended failed but could not be given up (its hook
+        # failed): give it up now, for the same reason.
+        released = attempts.attempt_last(job)
+        if released and released.outcome == Outcome.FAILED and released.error:
+            raise AttemptsExhausted(released.error)
         raise AttemptsExhausted(
             f"Stopped after {job.attempts} attempts: the last one was cut off "
             "before it could finish."
@@ -191,7 +202,7 @@ def job_progress(job: Job, *, progress: int, stage: str) -> None:
     job.progress = max(0, min(100, progress))
     job.stage = stage[:200]
     updated = (
-        _own_running_row(job)
+        selectors.job_row_held(job)
         .filter(cancel_requested_at__isnull=True)
         .update(
             progress=job.progress,
@@ -212,16 +223,10 @@ def job_heartbeat(job: Job) -> bool:
     """
     now = timezone.now()
     return bool(
-        _own_running_row(job).update(
+        selectors.job_row_held(job).update(
             heartbeat_at=now,
             lease_expires_at=now + timedelta(seconds=job.lease_seconds),
         )
-    )
-
-
-def _own_running_row(job: Job):
-    return type(job).objects.filter(
-        pk=job.pk, status=Job.Status.RUNNING, task_id=job.task_id
     )
 
 
@@ -277,12 +282,11 @@ def job_retry_or_fail(job: Job, *, reason: str, detail: str = "", **fields) -> N
     job's give-up hook.
     """
     if job.attempts >= job.max_attempts:
-        if fields and not _own_running_row(job).update(**fields):
-            raise JobTakenOver
-        for name, value in fields.items():
-            setattr(job, name, value)
-        attempts.attempt_close(job, Outcome.FAILED, error=reason, detail=detail)
-        raise AttemptsExhausted(f"Gave up after {job.attempts} attempts ({reason}).")
+        # The give-up hook ends the job, and this attempt with it.
+        _write_own(job, heartbeat_at=timezone.now(), **fields)
+        raise AttemptsExhausted(
+            f"Gave up after {job.attempts} attempts ({reason}).", detail=detail
+        )
     delay = retry_delay(job.attempts, base=job.retry_backoff, cap=job.retry_backoff_max)
     next_retry_at = timezone.now() + timedelta(seconds=delay)
     job_end(
@@ -330,3 +334,22 @@ def retry_delay(attempt: int, *, base: int, cap: int) -> int:
     """
     step = min(cap, base * 2 ** max(0, attempt - 1))
     return max(1, round(random.uniform(step / 2, step)))  # noqa: S311 (not crypto)
+
+
+def job_release(job: Job, *, error: str, detail: str) -> None:
+    """Let go of a running job that could not be ended (its give-up hook
+    failed): its lease lapses now, so the sweeper soon hands it to another
+    attempt, which ends it, rather than leaving it half settled."""
+    _write_own(
+        job, lease_expires_at=timezone.now(), stage="Finishing; trying again shortly"
+    )
+    attempts.attempt_close(job, Outcome.FAILED, error=error, detail=detail)
+
+
+def _write_own(job: Job, **values) -> None:
+    """Write `values` to the job's row if this attempt holds it, else raise
+    JobTakenOver."""
+    if not selectors.job_row_held(job).update(**values):
+        raise JobTakenOver
+    for name, value in values.items():
+        setattr(job, name, value)

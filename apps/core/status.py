@@ -123,7 +123,8 @@ def events(job: Job, attempts: list[JobAttempt]) -> list[Event]:
         if attempt.finished_at is not None:
             log.append(_attempt_end(attempt))
         previous = attempt
-    if job.status == Job.Status.FAILED and job.error_message:
+    said = log[-1].text if log else ""
+    if job.status == Job.Status.FAILED and job.error_message not in said:
         log.append(Event(job.finished_at or job.created_at, job.error_message, "error"))
     elif job.status == Job.Status.CANCELLED and not attempts:
         log.append(Event(job.finished_at or job.created_at, "Cancelled before it ran."))

@@ -47,6 +47,7 @@ def jobs_sweep() -> int:
                 & (
                     Q(enqueued_at__lt=F("next_retry_at"))
                     | Q(enqueued_at__lt=queued_lease)
+                    | Q(enqueued_at__isnull=True)
                 )
             )
             | (
@@ -55,6 +56,7 @@ def jobs_sweep() -> int:
                 & (
                     Q(enqueued_at__lt=F("heartbeat_at"))
                     | Q(enqueued_at__lt=queued_lease)
+                    | Q(enqueued_at__isnull=True)
                     | Q(heartbeat_at__isnull=True, started_at__lt=queued_lease)
                 )
             )

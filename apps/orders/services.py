@@ -130,8 +130,13 @@ def payment_give_up(payment: Payment, *, message: str, detail: str = "") -> None
     if charge is not None and charge.status == charge.Status.SUCCEEDED:
         _payment_succeeded(payment, charge_id=charge.charge_id)
     else:
-        # The last gateway error, else a bug or time limit, else a dead worker.
-        code = payment.failure_code or ("error" if detail else "interrupted")
+        code = (
+            "timeout"  # Its own time limit.
+            if detail == "SoftTimeLimitExceeded"
+            else "error"  # A bug.
+            if detail
+            else payment.failure_code or "interrupted"  # Out of attempts.
+        )
         _payment_failed(
             payment, message=message, code=code, detail=detail, dead_letter=True
         )

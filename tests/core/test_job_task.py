@@ -184,18 +184,30 @@ def test_a_zombie_attempt_leaves_the_row_to_the_attempt_that_took_over(
     )
 
 
-def test_a_failing_give_up_hook_still_ends_the_job_failed(make_job, monkeypatch):
+def test_a_failing_give_up_hook_releases_the_job_for_another_try(make_job, monkeypatch):
     job = make_job(plan="raise")
     task = current_app.tasks[SampleJob.task_name]
 
     def broken_hook(job, *, message, detail=""):
         raise ConnectionError("the gateway's lookup is down too")
 
-    monkeypatch.setattr(task, "give_up", broken_hook)
+    with monkeypatch.context() as patch:
+        patch.setattr(task, "give_up", broken_hook)
+        run_attempt(job)
+    # Not ended half settled: released, so the sweeper hands it on soon.
+    assert (job.status, job.stage) == ("running", "Finishing; trying again shortly")
+    assert job.worker_lost
+    attempt = JobAttempt.objects.get(job_id=job.pk)
+    assert attempt.outcome == "failed"
+    assert "ValueError" in attempt.error_detail
+    assert "ConnectionError" in attempt.error_detail
+    # The next attempt, with the hook working again, ends it.
     run_attempt(job)
-    assert (job.status, job.error_message) == ("failed", UNEXPECTED_FAILURE)
-    detail = JobAttempt.objects.get(job_id=job.pk).error_detail
-    assert "ValueError" in detail and "ConnectionError" in detail
+    assert (job.status, job.attempts, job.error_message) == (
+        "failed",
+        2,
+        UNEXPECTED_FAILURE,
+    )
 
 
 def test_a_missed_heartbeat_is_retried_at_the_next_beat(monkeypatch):

@@ -345,3 +345,36 @@ def test_a_job_cancelled_while_its_last_worker_died_ends_cancelled_not_failed(
     )
     run_attempt(job)
     assert (job.status, job.attempts) == ("cancelled", job.max_attempts)
+
+
+def test_sweeper_never_takes_a_job_its_redelivered_message_just_claimed(make_job):
+    job = make_job()
+    jobs.job_start(job, task_id=job.task_id)
+    SampleJob.objects.filter(pk=job.pk).update(
+        enqueued_at=timezone.now() - LONG_AGO,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    seen_by_the_sweeper = SampleJob.objects.get(pk=job.pk)
+    # The same message, given back by the broker, claims it meanwhile.
+    assert jobs.job_start(job, task_id=job.task_id, redelivered=True) is True
+    assert jobs.job_republish(seen_by_the_sweeper, stage="x") is False
+    assert SampleJob.objects.get(pk=job.pk).task_id == job.task_id
+
+
+def test_sweeper_republishes_stuck_rows_that_were_never_enqueued_by_the_kit(
+    make_job, django_capture_on_commit_callbacks
+):
+    retrying, running = make_job(), make_job()
+    long_ago = timezone.now() - LONG_AGO
+    SampleJob.objects.filter(pk=retrying.pk).update(
+        status="retrying", attempts=1, next_retry_at=long_ago, enqueued_at=None
+    )
+    SampleJob.objects.filter(pk=running.pk).update(
+        status="running",
+        attempts=1,
+        heartbeat_at=long_ago,
+        lease_expires_at=long_ago,
+        enqueued_at=None,
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert sweeper.jobs_sweep() == 2

@@ -445,3 +445,30 @@ def test_a_time_limit_hit_after_the_charge_still_ends_the_payment_paid(
     assert (payment.status, order.status) == ("succeeded", "paid")
     assert GatewayCharge.objects.get().requests == 1
     assert OutgoingEmail.objects.filter(template="order_paid").count() == 1
+
+
+def test_a_payment_whose_settlement_fails_is_settled_by_a_later_attempt(
+    order, django_capture_on_commit_callbacks, monkeypatch
+):
+    payment = start(order, ALWAYS_FAILS, django_capture_on_commit_callbacks)
+
+    def lookup_down(**kwargs):
+        raise services.gateway.GatewayUnavailable("the gateway is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services.gateway, "charge_lookup", lookup_down)
+        exhaust(payment)
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    # Not failed half settled (order stuck processing): released instead.
+    assert (payment.status, payment.attempts) == ("running", 5)
+    assert payment.worker_lost
+    # The sweeper's message, once the gateway answers lookups again.
+    process(payment)
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert payment.status == "failed"
+    assert payment.error_message == "Gave up after 5 attempts (processing error)."
+    assert payment.dead_lettered_at is not None
+    assert order.is_payable
+    assert OutgoingEmail.objects.filter(template="payment_failed").count() == 1
