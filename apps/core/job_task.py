@@ -141,7 +141,10 @@ class JobTask(Task):
         # Read the row again (what the work wrote before it failed may have
         # been rolled back), making sure this attempt still holds it.
         held_by = job.task_id
-        job.refresh_from_db()
+        try:
+            job.refresh_from_db()
+        except self.model.DoesNotExist:
+            raise JobTakenOver from None
         if job.task_id != held_by or job.status != Job.Status.RUNNING:
             raise JobTakenOver
         try:

@@ -233,3 +233,19 @@ def test_a_missed_heartbeat_is_retried_at_the_next_beat(monkeypatch):
 def test_check_refuses_a_job_model_without_a_task(monkeypatch):
     monkeypatch.setattr(SampleJob, "task_name", "")
     assert [e.id for e in celery_limit_errors(current_app)] == ["core.E008"]
+
+
+def test_a_job_deleted_while_its_work_failed_ends_quietly(
+    make_job, monkeypatch, caplog
+):
+    job = make_job()
+
+    def deleted_then_failed(*, job):
+        SampleJob.objects.filter(pk=job.pk).delete()  # Its owner left.
+        raise ValueError("the row is gone")
+
+    monkeypatch.setattr(sample, "sample_job_run", deleted_then_failed)
+    with caplog.at_level(logging.WARNING, logger="apps.core.job_task"):
+        tasks.sample_job_run(job.pk)
+    assert not SampleJob.objects.filter(pk=job.pk).exists()
+    assert caplog.messages[-1].endswith("(taken over or deleted); it stops")
