@@ -9,6 +9,9 @@ from apps.notifications import services as notifications
 class SignUpForm(forms.Form):
     email = forms.EmailField(
         label="Email address",
+        # As long as the column holds: a longer address is a form error, not
+        # a database error (a 500 on PostgreSQL).
+        max_length=User._meta.get_field("email").max_length,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     password1 = forms.CharField(

@@ -11,9 +11,21 @@ class OrderForm(forms.Form):
 
     checkout_token = forms.UUIDField(widget=forms.HiddenInput)
 
+    FORM_RENEWED = (
+        "This order form was out of date, so we renewed it. Check the quantities "
+        "and place the order again."
+    )
+
     def __init__(self, *args, products, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial.setdefault("checkout_token", uuid.uuid4())
+        # A missing or mangled token would be posted back as it is, and fail
+        # again each time: the form comes back with a fresh one instead.
+        self.token_replaced = False
+        if self.is_bound and not _is_uuid(self.data.get("checkout_token")):
+            self.data = self.data.copy()
+            self.data["checkout_token"] = str(uuid.uuid4())
+            self.token_replaced = True
         self.products = list(products)
         for product in self.products:
             self.fields[f"quantity_{product.pk}"] = forms.IntegerField(
@@ -32,6 +44,8 @@ class OrderForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if self.token_replaced:
+            raise forms.ValidationError(self.FORM_RENEWED)
         if not any(self.quantities().values()) and not self.errors:
             raise forms.ValidationError("Choose at least one product.")
         return cleaned
@@ -56,16 +70,23 @@ class PaymentForm(forms.Form):
     )
 
     def clean_card_number(self):
-        number = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
-        if (
-            not number.isdigit()
-            or not 12 <= len(number) <= 19
-            or not luhn_valid(number)
-        ):
+        typed = self.cleaned_data["card_number"]
+        number = re.sub(r"[ -]", "", typed)
+        # ASCII digits only: str.isdigit() also takes Arabic-Indic or
+        # full-width digits, which no card network prints.
+        if not re.fullmatch(r"[0-9]{12,19}", number) or not luhn_valid(number):
             raise forms.ValidationError(
                 "Enter a valid card number: 12 to 19 digits, as printed on the card."
             )
         return number
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def luhn_valid(number: str) -> bool:

@@ -143,3 +143,28 @@ def test_post_without_csrf_token_is_refused(password):
     )
     assert response.status_code == 403
     assert not User.objects.exists()
+
+
+@pytest.mark.parametrize("length", [255, 300, 320])
+def test_an_address_longer_than_the_column_is_a_form_error_not_a_500(
+    client, password, length
+):
+    local = "a" * 64
+    domain = ("b" * 60 + ".") * 5
+    email = f"{local}@{domain}"[: length - 4] + ".com"
+    assert len(email) == length
+    response = signup(client, email, password)
+    assert response.status_code == 200
+    assert "Ensure this value has at most 254 characters" in response.content.decode()
+    assert not User.objects.exists()
+
+
+def test_every_account_form_field_fits_its_column():
+    from django.contrib.auth.forms import AuthenticationForm
+
+    from apps.accounts import forms
+
+    column = User._meta.get_field("email").max_length
+    assert forms.SignUpForm().fields["email"].max_length == column
+    assert forms.PasswordResetForm().fields["email"].max_length == column
+    assert AuthenticationForm().fields["username"].max_length == column

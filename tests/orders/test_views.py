@@ -247,3 +247,56 @@ def test_payment_admin_lists_every_attempt_inline(
     outcomes = re.findall(r'<td class="field-outcome">\s*<p>([^<]*)</p>', page)
     assert outcomes == ["Failed, retried", "Failed, retried", "Succeeded"]
     assert "processing_error" in page  # The gateway's code, for staff.
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "٤٠٠٠ ٠٠٠٠ ٠٠٠٠ ٠٠٠٢",  # The decline card in Arabic-Indic digits.
+        "４２４２４２４２４２４２４２４２",  # Full-width digits.
+        "4242\u00a04242\u00a04242\u00a04242",  # No-break spaces.
+        "4242_4242_4242_4242",
+    ],
+)
+def test_card_numbers_take_ascii_digits_spaces_and_dashes_only(
+    client, user, order, typed
+):
+    client.force_login(user)
+    response = client.post(
+        reverse("orders:pay", args=[order.pk]), {"card_number": typed}
+    )
+    assert response.status_code == 200
+    assert "Enter a valid card number" in response.content.decode()
+    assert not Payment.objects.exists()
+
+
+def test_spaces_and_dashes_in_a_card_number_are_fine(client, user, order):
+    client.force_login(user)
+    client.post(
+        reverse("orders:pay", args=[order.pk]), {"card_number": "4242-4242 4242-4242"}
+    )
+    assert Payment.objects.get().card_last4 == "4242"
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-uuid", "1" * 500])
+def test_a_bad_checkout_token_is_renewed_with_a_visible_message(
+    client, user, products, token
+):
+    client.force_login(user)
+    data = order_form_data(client, products, **{"MUG-01": 2})
+    if token is None:
+        del data["checkout_token"]
+    else:
+        data["checkout_token"] = token
+    response = client.post(reverse("orders:new"), data)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This order form was out of date, so we renewed it." in page
+    fresh = re.search(r'name="checkout_token" value="([0-9a-f-]{36})"', page)[1]
+    assert fresh != token
+    assert not Order.objects.exists()
+    # Submitting the renewed form places the order.
+    data["checkout_token"] = fresh
+    response = client.post(reverse("orders:new"), data)
+    assert response.status_code == 302
+    assert Order.objects.count() == 1
