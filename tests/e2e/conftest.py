@@ -89,8 +89,9 @@ def app_server(live_server, celery_worker, settings):
 def page(browser, app_server):
     """A fresh browser context and tab, at the screenshots' viewport.
 
-    The test fails if the server answers 5xx or the page throws, even when the
-    screen happens to look right.
+    The test fails if the server answers 5xx, the page throws, or the
+    Content-Security-Policy refuses something, even when the screen happens to
+    look right.
     """
     context = browser.new_context(viewport=VIEWPORT, base_url=app_server.url)
     context.set_default_timeout(10_000)
@@ -101,8 +102,14 @@ def page(browser, app_server):
         if response.status >= 500:
             server_errors.append(f"{response.status} {response.url}")
 
+    def record_policy_violation(message):
+        # The Content-Security-Policy refusing something is a bug of ours.
+        if message.type == "error" and "Content Security Policy" in message.text:
+            page_errors.append(message.text)
+
     page.on("response", record_server_error)
     page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.on("console", record_policy_violation)
     yield page
     context.close()
     assert not server_errors, f"the server failed: {server_errors}"
