@@ -45,6 +45,26 @@ def email_queue(
     return email
 
 
+# The idempotency keys of the emails this browser may read at /mailbox/
+# besides its user's own (selectors.mailbox_emails), kept in its session.
+MAILBOX_SHARED_KEYS = "mailbox_shared_keys"
+
+
+def mailbox_share(session, *, idempotency_key: str) -> None:
+    """Let this browser read the email queued with `idempotency_key`.
+
+    Demo mode's stand-in for the recipient's own inbox: someone logged out who
+    asked for a password reset reads the reset email here. Only the last few
+    are kept.
+    """
+    keys = [*session.get(MAILBOX_SHARED_KEYS, []), idempotency_key]
+    session[MAILBOX_SHARED_KEYS] = keys[-5:]
+
+
+def mailbox_shared_keys(session) -> list[str]:
+    return list(session.get(MAILBOX_SHARED_KEYS, []))
+
+
 def email_deliver(*, email: OutgoingEmail) -> None:
     """Send the email through EMAIL_BACKEND and mark it sent.
 

@@ -1,16 +1,25 @@
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
-from apps.notifications import selectors
+from apps.notifications import selectors, services
 
 MAILBOX_PAGE_SIZE = 50
 
 
 def _mailbox_allowed(request) -> bool:
-    return request.user.is_authenticated or settings.DEBUG
+    return request.user.is_authenticated or bool(_shared_keys(request))
+
+
+def _shared_keys(request) -> list[str]:
+    return services.mailbox_shared_keys(request.session)
+
+
+def _emails(request):
+    return selectors.mailbox_emails(
+        user=request.user, shared_keys=_shared_keys(request)
+    )
 
 
 @require_safe
@@ -29,9 +38,10 @@ def mailbox_list(request):
     if not _mailbox_allowed(request):
         return redirect_to_login(request.get_full_path())
     after = request.GET.get("after", "")
-    emails = selectors.mailbox_emails(user=request.user)
-    # Other people's emails (demo mode, staff) still being sent are not the
-    # viewer's to poll at the list-status endpoint: the list refreshes for them.
+    emails = _emails(request)
+    # Emails not the viewer's own (staff see others', a browser its shared
+    # reset email) still being sent are not theirs to poll at the list-status
+    # endpoint: the list refreshes for them.
     pending = request.GET.get("pending") == "1"
     if (
         after.isdigit()
@@ -45,7 +55,7 @@ def mailbox_list(request):
 
 
 def _mailbox_context(request):
-    emails = list(selectors.mailbox_emails(user=request.user)[: MAILBOX_PAGE_SIZE + 1])
+    emails = list(_emails(request)[: MAILBOX_PAGE_SIZE + 1])
     shown = emails[:MAILBOX_PAGE_SIZE]
     return {
         "emails": shown,
@@ -55,7 +65,7 @@ def _mailbox_context(request):
         ),
         "more_emails": len(emails) > MAILBOX_PAGE_SIZE,
         "page_size": MAILBOX_PAGE_SIZE,
-        "shows_everyone": settings.DEBUG or request.user.is_staff,
+        "shows_everyone": request.user.is_staff,
     }
 
 
@@ -63,5 +73,5 @@ def _mailbox_context(request):
 def email_detail(request, pk):
     if not _mailbox_allowed(request):
         return redirect_to_login(request.get_full_path())
-    email = get_object_or_404(selectors.mailbox_emails(user=request.user), pk=pk)
+    email = get_object_or_404(_emails(request), pk=pk)
     return render(request, "notifications/email_detail.html", {"email": email})

@@ -78,10 +78,10 @@ def worker_env(live_server):
 @pytest.fixture
 def app_server(live_server, celery_worker, settings):
     """The app as `make run` serves it: web, Redis broker and a worker process."""
-    # `make run` runs with DEBUG on, and so do these tests: in DEBUG the mailbox
-    # shows every email, which is how a logged-out user reads the password-reset
-    # email in the demo.
-    settings.DEBUG = True
+    # `make run` runs with DEBUG and demo mode on, and so do these tests: in
+    # demo mode a logged-out browser reads the password-reset email it asked
+    # for in the app's mailbox (and no one else's email).
+    settings.DEBUG = settings.DEMO_MODE = True
     return live_server
 
 

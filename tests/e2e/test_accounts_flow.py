@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import User
+from apps.notifications import services as mail
 from tests.e2e.steps import WORKER_TIMEOUT, field, log_in, log_out, nav
 from tests.factories import UserFactory
 
@@ -115,17 +116,22 @@ def test_forgotten_password_is_reset_through_the_emailed_link(
     page: Page, live_server, worker_paused
 ):
     user = UserFactory(email="alan@example.com")
+    other = UserFactory(email="grace@example.com")
+    mail.email_queue(owner=other, template="welcome", context={"verify_url": "x"})
     page.goto("/accounts/login/")
     page.get_by_role("link", name="Forgot your password?").click()
     page.get_by_label("Email").fill(user.email)
     with worker_paused():
         page.get_by_role("button", name="Email me a reset link").click()
         expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-        # Logged out, yet the demo's mailbox (DEBUG) shows the email.
+        # Logged out, yet demo mode's mailbox shows this browser the email it
+        # asked for, and nothing else (not Grace's welcome email).
         page.get_by_role("link", name="Open the mailbox").click()
         row = page.get_by_role("row").filter(has_text="Reset your Jobs Demo password")
         expect(row).to_contain_text(user.email)
         expect(row.locator(".badge")).to_have_text("Queued")
+        expect(page.locator("#mailbox-list tbody tr")).to_have_count(1)
+        expect(page.get_by_text(other.email)).to_have_count(0)
 
     # The list refreshes itself every 2 s: no reload needed to see it sent.
     expect(row.locator(".badge")).to_have_text("Sent", timeout=WORKER_TIMEOUT)

@@ -1,7 +1,9 @@
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.notifications import services
+from apps.notifications.models import OutgoingEmail
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,11 +35,76 @@ def test_staff_see_every_email_that_is_not_private(client, user):
     assert response.status_code == 200
 
 
-def test_in_debug_everyone_sees_every_email(client, user, settings):
-    settings.DEBUG = True
-    email = email_for(user)
-    page = client.get(reverse("notifications:mailbox_list")).content.decode()
-    assert reverse("notifications:email_detail", args=[email.pk]) in page
+def test_even_in_debug_and_demo_mode_nobody_reads_another_persons_email(
+    client, user, settings
+):
+    settings.DEBUG = settings.DEMO_MODE = True
+    theirs = email_for(UserFactory())
+    detail = reverse("notifications:email_detail", args=[theirs.pk])
+    # Logged out: asked to log in, as for every mailbox page.
+    assert client.get(reverse("notifications:mailbox")).status_code == 302
+    assert client.get(detail).status_code == 302
+    client.force_login(user)
+    assert detail not in client.get(reverse("notifications:mailbox")).content.decode()
+    assert client.get(detail).status_code == 404
+
+
+def reset(client, address):
+    return client.post(reverse("accounts:password_reset"), {"email": address})
+
+
+def test_in_demo_mode_a_browser_reads_the_reset_email_it_asked_for_and_no_other(
+    client, user, settings
+):
+    settings.DEMO_MODE = True
+    other_browser = Client()
+    reset(other_browser, UserFactory(email="someone@example.com").email)
+    reset(client, user.email)
+    mine = OutgoingEmail.objects.get(owner=user, template="password_reset")
+    theirs = OutgoingEmail.objects.get(to_address="someone@example.com")
+    page = client.get(reverse("notifications:mailbox")).content.decode()
+    assert reverse("notifications:email_detail", args=[mine.pk]) in page
+    assert reverse("notifications:email_detail", args=[theirs.pk]) not in page
+    assert (
+        client.get(reverse("notifications:email_detail", args=[mine.pk])).status_code
+        == 200
+    )
+    assert (
+        client.get(reverse("notifications:email_detail", args=[theirs.pk])).status_code
+        == 404
+    )
+    # Nothing else of the user's: not their welcome email, for one.
+    welcome = email_for(user)
+    assert (
+        client.get(reverse("notifications:email_detail", args=[welcome.pk])).status_code
+        == 404
+    )
+
+
+def test_a_staff_accounts_reset_email_is_never_shown_in_the_mailbox(client, settings):
+    settings.DEMO_MODE = True
+    admin = UserFactory(email="admin@example.com", is_staff=True, is_superuser=True)
+    reset(client, admin.email)
+    assert OutgoingEmail.objects.filter(owner=admin, template="password_reset").exists()
+    page = client.get(reverse("notifications:mailbox")).content.decode()
+    assert "Reset your Jobs Demo password" not in page
+
+
+def test_outside_demo_mode_a_reset_email_is_never_shared(client, user, settings):
+    settings.DEMO_MODE = False
+    reset(client, user.email)
+    assert OutgoingEmail.objects.filter(owner=user, template="password_reset").exists()
+    assert client.get(reverse("notifications:mailbox")).status_code == 302
+
+
+def test_a_reset_for_an_unknown_address_looks_the_same_and_shows_nothing(
+    client, settings
+):
+    settings.DEMO_MODE = True
+    response = reset(client, "nobody@example.com")
+    assert response["Location"] == reverse("accounts:password_reset_done")
+    page = client.get(reverse("notifications:mailbox")).content.decode()
+    assert "No emails yet" in page
 
 
 def test_mailbox_asks_anonymous_visitors_to_log_in(client, user):
