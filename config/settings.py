@@ -5,6 +5,7 @@ on a laptop; production sets DEBUG=False and the rest through the environment.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -42,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
+    "axes",
+    "django_ratelimit",
     "apps.core",
     "apps.accounts",
     "apps.notifications",
@@ -61,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "apps.core.middleware.PrivacyHeadersMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into our 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -114,6 +119,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Accounts
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a login from a locked-out account or address
+# before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}
     for name in (
@@ -128,6 +139,28 @@ LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "core:home"
 # How long the link in the welcome email stays valid.
 EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=3 * 86400)
+
+# Abuse limits. Logins (the site's and the admin's): django-axes locks an
+# account, and separately a client address, out for LOGIN_LOCKOUT_MINUTES
+# after LOGIN_FAILURE_LIMIT failed attempts; staff see and clear lockouts in
+# the admin. Sign-up, password reset and resending the verification email are
+# limited per client and per account or address (apps.core.throttle), and no
+# address gets more than EMAILS_PER_ADDRESS_PER_HOUR emails, whatever asked
+# for them. Rates read "5/h" (per second s, minute m, hour h, day d).
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "apps.core.throttle.login_username"
+AXES_CLIENT_IP_CALLABLE = "apps.core.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "apps.core.throttle.login_locked_out"
+AXES_VERBOSE = False
+RATE_LIMIT_SIGNUP_PER_CLIENT = env("RATE_LIMIT_SIGNUP_PER_CLIENT", default="10/h")
+RATE_LIMIT_RESET_PER_CLIENT = env("RATE_LIMIT_RESET_PER_CLIENT", default="20/h")
+RATE_LIMIT_RESET_PER_ADDRESS = env("RATE_LIMIT_RESET_PER_ADDRESS", default="3/h")
+RATE_LIMIT_RESEND_PER_CLIENT = env("RATE_LIMIT_RESEND_PER_CLIENT", default="20/h")
+RATE_LIMIT_RESEND_PER_ACCOUNT = env("RATE_LIMIT_RESEND_PER_ACCOUNT", default="3/h")
+EMAILS_PER_ADDRESS_PER_HOUR = env.int("EMAILS_PER_ADDRESS_PER_HOUR", default=20)
 
 # Internationalisation
 
@@ -226,6 +259,28 @@ LOGGING = {
 # in var/broker, so `make run` needs no server. Its default one-second poll caps
 # a prefetch-1 worker near one task a second; 50 ms keeps the demo snappy.
 REDIS_URL = env("REDIS_URL", default="")
+# The cache holds the abuse limits' counts: in Redis when there is one, so
+# that every web process counts together; otherwise in this process's memory,
+# which suits `make run`'s single web process.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cache",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# django-ratelimit lists the caches it has tested (W001); Django's own Redis
+# cache is not on that list but has the atomic add and incr it relies on. It
+# also refuses a cache that web processes do not share (E003): without Redis
+# there is one web process (`make run`), so its memory is shared enough; with
+# REDIS_URL set, as in every deployment, that check stands.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + (
+    [] if REDIS_URL else ["django_ratelimit.E003"]
+)
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int(
     "CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600

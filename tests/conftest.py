@@ -38,6 +38,16 @@ def static_files_without_collectstatic(settings):
     settings.WHITENOISE_USE_FINDERS = True
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with no abuse-limit counts (they live in the cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def password():
     return PASSWORD

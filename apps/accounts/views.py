@@ -7,13 +7,16 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from apps.accounts import forms, services
+from apps.core.throttle import by_account, by_client, by_post, throttle
 from apps.notifications import selectors as mail
 from apps.notifications import services as notifications
 
 
+@throttle("signup", by_client("RATE_LIMIT_SIGNUP_PER_CLIENT"))
 def signup(request):
     if request.user.is_authenticated:
         return redirect("accounts:welcome")
@@ -47,6 +50,11 @@ def account(request):
 
 @login_required
 @require_POST
+@throttle(
+    "resend-verification",
+    by_account("RATE_LIMIT_RESEND_PER_ACCOUNT"),
+    by_client("RATE_LIMIT_RESEND_PER_CLIENT"),
+)
 def resend_verification(request):
     if request.user.is_verified:
         messages.info(request, "Your address is already verified.")
@@ -82,6 +90,14 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return super().form_valid(form)
 
 
+@method_decorator(
+    throttle(
+        "password-reset",
+        by_post("email", "RATE_LIMIT_RESET_PER_ADDRESS"),
+        by_client("RATE_LIMIT_RESET_PER_CLIENT"),
+    ),
+    name="dispatch",
+)
 class PasswordResetView(auth_views.PasswordResetView):
     form_class = forms.PasswordResetForm
     template_name = "accounts/password_reset.html"

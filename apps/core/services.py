@@ -71,6 +71,15 @@ def job_republish(job: Job, *, stage: str) -> bool:
     return True
 
 
+def job_refuse(job: Job, *, message: str) -> None:
+    """End a job that must not run at all (a limit said no), before it was
+    ever published: failed, saying why. Nothing is lost silently."""
+    job.status = Job.Status.FAILED
+    job.error_message = message[:500]
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error_message", "finished_at"])
+
+
 def job_requeue(job: Job, *, stage: str) -> None:
     """Start a finished job again from its first attempt (a staff retry).
 

@@ -4,7 +4,10 @@ from apps.notifications import services
 def mailbox(request):
     """Whether to offer the Mailbox link: to a logged-in user, and to a
     browser an email was shared with (a password reset, in demo mode)."""
+    # An error page (a 400 for a bad Host) may come before the middleware
+    # that sets these.
+    user, session = getattr(request, "user", None), getattr(request, "session", None)
     return {
-        "has_mailbox": request.user.is_authenticated
-        or bool(services.mailbox_shared_keys(request.session))
+        "has_mailbox": bool(user and user.is_authenticated)
+        or bool(session is not None and services.mailbox_shared_keys(session))
     }

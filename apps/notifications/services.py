@@ -1,5 +1,6 @@
 import logging
 import smtplib
+from datetime import timedelta
 from uuid import uuid4
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -41,8 +42,35 @@ def email_queue(
         },
     )
     if created:
-        jobs.job_enqueue(email)
+        if _address_had_its_fill(email):
+            jobs.job_refuse(
+                email,
+                message=(
+                    "Not sent: this address already had "
+                    f"{settings.EMAILS_PER_ADDRESS_PER_HOUR} emails in the last "
+                    "hour, the most we send."
+                ),
+            )
+            logger.warning(
+                "Email %s to %s refused: hourly cap", email.pk, email.to_address
+            )
+        else:
+            jobs.job_enqueue(email)
     return email
+
+
+def _address_had_its_fill(email: OutgoingEmail) -> bool:
+    """Whether the address already had its hourly share of emails, whatever
+    asked for them: a cap on abuse (resets, resends) that no route escapes."""
+    hour_ago = timezone.now() - timedelta(hours=1)
+    sent_or_coming = (
+        OutgoingEmail.objects.filter(
+            to_address__iexact=email.to_address, created_at__gte=hour_ago
+        )
+        .exclude(pk=email.pk)
+        .exclude(status=OutgoingEmail.Status.FAILED, attempts=0)  # Refused ones.
+    )
+    return sent_or_coming.count() >= settings.EMAILS_PER_ADDRESS_PER_HOUR
 
 
 # The idempotency keys of the emails this browser may read at /mailbox/

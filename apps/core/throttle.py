@@ -1,0 +1,124 @@
+"""
+Limits on how often one client, or one account, may do something costly:
+sign up, ask for a password reset, have a verification email sent again.
+(Logins are limited by django-axes; see the Accounts block of the settings.)
+
+Counting is django-ratelimit's, in the default cache: Redis when REDIS_URL is
+set, so every web process shares the counts; otherwise this process's memory.
+Each limit is a setting such as "5/h", read at request time, so a load test
+or a classroom behind one address can raise them from the environment.
+
+    @throttle(
+        "password-reset",
+        by_client("RATE_LIMIT_RESET_PER_CLIENT"),
+        by_post("email", "RATE_LIMIT_RESET_PER_ADDRESS"),
+    )
+    def password_reset(request): ...
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from django.conf import settings
+from django.shortcuts import render
+from django_ratelimit.core import get_usage
+
+
+def client_address(request) -> str:
+    """The client's IP address: the connection's, or, behind the TLS proxy
+    that HTTPS=True implies, the last address that proxy added."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.HTTPS and forwarded:
+        return forwarded.split(",")[-1].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit: what it counts by (`key`), and the setting holding its rate."""
+
+    key: Callable
+    setting: str
+
+
+def by_client(setting: str) -> Limit:
+    return Limit(lambda group, request: client_address(request), setting)
+
+
+def by_account(setting: str) -> Limit:
+    return Limit(lambda group, request: f"user:{request.user.pk}", setting)
+
+
+def by_post(field: str, setting: str) -> Limit:
+    """Counted by a posted value, such as the address a reset is asked for."""
+    return Limit(
+        lambda group, request: request.POST.get(field, "").strip().lower(), setting
+    )
+
+
+def throttle(group: str, *limits: Limit):
+    """Answer 429 to a POST once any of `limits` is used up, saying when to try
+    again; GETs (showing the form) are never limited or counted."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method == "POST":
+                wait = seconds_until_allowed(request, group, limits)
+                if wait is not None:
+                    return too_many_requests(request, wait)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def seconds_until_allowed(request, group: str, limits) -> int | None:
+    """Count this request against every limit; None if all allow it, else how
+    long until the strictest one does."""
+    waits = []
+    for limit in limits:
+        usage = get_usage(
+            request,
+            group=f"{group}:{limit.setting}",
+            key=limit.key,
+            rate=getattr(settings, limit.setting),
+            method=["POST"],
+            increment=True,
+        )
+        if usage and usage["should_limit"]:
+            waits.append(usage["time_left"])
+    return max(waits) if waits else None
+
+
+def too_many_requests(
+    request, seconds: float, *, what: str = "You tried this too many times"
+):
+    """The 429 page, saying when to try again (and a Retry-After header)."""
+    minutes = max(1, math.ceil(seconds / 60))
+    message = (
+        f"{what} in a short while. Try again in {minutes} "
+        f"minute{'s' if minutes != 1 else ''}."
+    )
+    response = render(request, "429.html", {"message": message}, status=429)
+    response["Retry-After"] = str(max(1, math.ceil(seconds)))
+    return response
+
+
+def login_username(request, credentials) -> str:
+    """The address a login attempt is for, as django-axes counts failures:
+    in one case, since logins ignore case (ADMIN@ and admin@ are one account)."""
+    username = (credentials or {}).get("username") or request.POST.get("username")
+    return (username or "").strip().lower()
+
+
+def login_locked_out(request, credentials):
+    """django-axes' answer once an account or a client has failed too often."""
+    return too_many_requests(
+        request,
+        settings.AXES_COOLOFF_TIME.total_seconds(),
+        what="Too many failed log-ins for this account or from your address",
+    )

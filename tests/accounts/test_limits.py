@@ -1,0 +1,152 @@
+"""Abuse limits on log-in, sign-up, password reset, resends and emails per
+address (apps.core.throttle, django-axes). Time is moved, never slept."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.notifications import services as mail
+from apps.notifications.models import OutgoingEmail
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        yield traveller
+
+
+def log_in(client, username, password):
+    return client.post(
+        reverse("accounts:login"), {"username": username, "password": password}
+    )
+
+
+def test_wrong_passwords_lock_the_account_then_the_right_one_is_refused_too(
+    client, user, password, settings, clock
+):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert log_in(client, user.email, "wrong").status_code == 200
+    # The last failure allowed locks the account at once...
+    assert log_in(client, user.email, "wrong").status_code == 429
+    # ...and the right password is refused as well.
+    response = log_in(client, user.email, password)
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Too many failed log-ins for this account or from your address" in page
+    assert "Try again in 15 minutes." in page
+    assert response["Retry-After"] == "900"
+    assert "_auth_user_id" not in client.session
+    # Another case of the same address is the same account.
+    assert log_in(Client(), user.email.upper(), password).status_code == 429
+
+    clock.shift(timedelta(minutes=16))
+    assert log_in(client, user.email, password).status_code == 302
+
+
+def test_one_client_trying_many_accounts_is_locked_out(client, password, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        log_in(client, f"guess{n}@example.com", "wrong")
+    someone = UserFactory()
+    assert log_in(client, someone.email, password).status_code == 429
+    # The account itself is fine from another address.
+    other_client = Client(REMOTE_ADDR="10.0.0.2")
+    assert log_in(other_client, someone.email, password).status_code == 302
+
+
+def test_the_admin_login_is_locked_out_the_same_way(client, password, settings):
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    url = reverse("admin:login")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(url, {"username": admin.email, "password": "wrong"})
+    response = client.post(url, {"username": admin.email, "password": password})
+    assert response.status_code == 429
+
+
+def reset(client, address):
+    return client.post(reverse("accounts:password_reset"), {"email": address})
+
+
+def test_password_resets_for_one_address_are_limited_per_hour(
+    client, user, settings, clock
+):
+    allowed = int(settings.RATE_LIMIT_RESET_PER_ADDRESS.split("/")[0])
+    for _ in range(allowed):
+        assert reset(Client(), user.email).status_code == 302
+    response = reset(client, user.email.upper())
+    assert response.status_code == 429
+    assert "Try again in" in response.content.decode()
+    assert int(response["Retry-After"]) <= 3600
+    emails = OutgoingEmail.objects.filter(template="password_reset")
+    assert emails.count() == allowed
+
+    clock.shift(timedelta(hours=1, minutes=1))
+    assert reset(client, user.email).status_code == 302
+    assert emails.count() == allowed + 1
+
+
+def test_showing_the_reset_form_is_never_limited(client, user, settings):
+    settings.RATE_LIMIT_RESET_PER_ADDRESS = "1/h"
+    reset(client, user.email)
+    assert reset(client, user.email).status_code == 429
+    assert client.get(reverse("accounts:password_reset")).status_code == 200
+
+
+def test_sign_ups_from_one_client_are_limited(client, password, settings, clock):
+    settings.RATE_LIMIT_SIGNUP_PER_CLIENT = "2/h"
+    for n in range(2):
+        Client().post(  # Fresh browsers, one address: 127.0.0.1.
+            reverse("accounts:signup"),
+            {
+                "email": f"n{n}@example.com",
+                "password1": password,
+                "password2": password,
+            },
+        )
+    response = client.post(
+        reverse("accounts:signup"),
+        {"email": "n3@example.com", "password1": password, "password2": password},
+    )
+    assert response.status_code == 429
+
+
+def test_resending_the_verification_email_is_limited_per_account(
+    client, password, settings
+):
+    user = UserFactory(email_verified_at=None)
+    client.force_login(user)
+    allowed = int(settings.RATE_LIMIT_RESEND_PER_ACCOUNT.split("/")[0])
+    for _ in range(allowed):
+        assert client.post(reverse("accounts:resend_verification")).status_code == 302
+    assert client.post(reverse("accounts:resend_verification")).status_code == 429
+    assert OutgoingEmail.objects.filter(template="verify_email").count() == allowed
+
+
+def test_no_address_gets_more_than_its_hourly_share_of_emails(
+    user, settings, clock, django_capture_on_commit_callbacks
+):
+    settings.EMAILS_PER_ADDRESS_PER_HOUR = 3
+    with django_capture_on_commit_callbacks() as published:
+        emails = [
+            mail.email_queue(owner=user, template="welcome", context={})
+            for _ in range(5)
+        ]
+    assert len(published) == 3
+    refused = emails[3:]
+    for email in refused:
+        email.refresh_from_db()
+        assert email.status == "failed"
+        assert email.error_message == (
+            "Not sent: this address already had 3 emails in the last hour, "
+            "the most we send."
+        )
+    clock.shift(timedelta(hours=1, minutes=1))
+    with django_capture_on_commit_callbacks() as published:
+        mail.email_queue(owner=user, template="welcome", context={})
+    assert len(published) == 1
