@@ -1,4 +1,5 @@
 from datetime import timedelta
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 from django.conf import settings
@@ -6,9 +7,10 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.timesince import timeuntil
 
-from apps.accounts import tokens
+from apps.accounts import forms, tokens
 from apps.accounts.models import User
 from apps.notifications import services as notifications
 
@@ -47,6 +49,30 @@ def user_send_verification(*, user: User, base_url: str) -> None:
         context=_verification_context(user, base_url),
         idempotency_key=f"verify:{user.pk}:{uuid4()}",
     )
+
+
+def password_reset_request(*, address: str, email_key: str, base_url: str) -> None:
+    """Have a worker email a reset link to `address`, if an account uses it.
+
+    The web request only enqueues, after commit: whether the address has an
+    account is never looked up while the person waits, so the answer, and its
+    timing, are the same either way.
+    """
+    # By its path, as apps.core does for job tasks: tasks.py imports this module.
+    task = import_string("apps.accounts.tasks.password_reset_send")
+    transaction.on_commit(lambda: task.delay(address, email_key, base_url))
+
+
+def password_reset_send(*, address: str, email_key: str, base_url: str) -> None:
+    """Queue the reset email for the account using `address`; run by a worker."""
+    url = urlsplit(base_url)
+    form = forms.PasswordResetForm({"email": address})
+    if not form.is_valid():
+        return
+    form.email_key = email_key
+    # Django's own reset form finds the active accounts with a usable
+    # password and renders the link; its send_mail queues our email job.
+    form.save(domain_override=url.netloc, use_https=url.scheme == "https")
 
 
 def user_verify_email(*, token: str) -> User:

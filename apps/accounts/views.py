@@ -104,15 +104,18 @@ class PasswordResetView(auth_views.PasswordResetView):
     success_url = reverse_lazy("accounts:password_reset_done")
 
     def form_valid(self, form):
-        form.email_key = f"password_reset:{uuid4()}"
+        email_key = f"password_reset:{uuid4()}"
+        services.password_reset_request(
+            address=form.cleaned_data["email"],
+            email_key=email_key,
+            base_url=self.request.build_absolute_uri("/"),
+        )
         if settings.DEMO_MODE:
             # The demo's stand-in for the person's own inbox: this browser
             # may read the email it asked for (if the address has an account,
             # and it is not staff's), and no other.
-            notifications.mailbox_share(
-                self.request.session, idempotency_key=form.email_key
-            )
-        return super().form_valid(form)
+            notifications.mailbox_share(self.request.session, idempotency_key=email_key)
+        return redirect(self.get_success_url())
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

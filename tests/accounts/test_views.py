@@ -168,3 +168,27 @@ def test_every_account_form_field_fits_its_column():
     assert forms.SignUpForm().fields["email"].max_length == column
     assert forms.PasswordResetForm().fields["email"].max_length == column
     assert AuthenticationForm().fields["username"].max_length == column
+
+
+@pytest.mark.parametrize("demo_mode", [False, True])
+def test_a_reset_request_never_looks_the_address_up_while_the_person_waits(
+    user, settings, demo_mode
+):
+    """Same answer, same queries, for an address with an account and without:
+    nothing to time, nothing to tell them apart. The worker looks it up."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    settings.DEMO_MODE = demo_mode
+    answers, queries = [], []
+    for address in (user.email, "nobody@example.com"):
+        with CaptureQueriesContext(connection) as captured:
+            response = Client().post(
+                reverse("accounts:password_reset"), {"email": address}
+            )
+        answers.append((response.status_code, response["Location"]))
+        queries.append([q["sql"] for q in captured.captured_queries])
+    assert answers[0] == answers[1]
+    assert len(queries[0]) == len(queries[1])
+    assert not any("accounts_user" in sql for sql in queries[0] + queries[1])
