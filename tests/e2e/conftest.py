@@ -93,7 +93,14 @@ def page(browser, app_server):
     Content-Security-Policy refuses something, even when the screen happens to
     look right.
     """
-    context = browser.new_context(viewport=VIEWPORT, base_url=app_server.url)
+    # A zone other than the server's UTC, so that the tests see times shown in
+    # the browser's own zone.
+    context = browser.new_context(
+        viewport=VIEWPORT,
+        base_url=app_server.url,
+        timezone_id="Europe/Paris",
+        locale="en-US",
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     server_errors, page_errors = [], []

@@ -151,7 +151,7 @@ def test_twice_failing_card_is_retried_then_paid_while_the_page_watches(
     expect(row.get_by_role("cell")).to_have_text(
         [
             f"Order #{order.pk}",
-            re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d$"),
+            re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s?[AP]M GMT\+1$"),
             "$63.97",
             "Paid",
             re.compile(r"^\s*Succeeded\s+card …0119, 3 attempts\s*$"),
@@ -272,3 +272,67 @@ def test_invalid_card_number_is_refused_next_to_the_field(
     assert not Payment.objects.exists()
     order.refresh_from_db()
     assert order.status == Order.Status.AWAITING_PAYMENT
+
+
+def test_card_field_groups_digits_names_the_brand_and_takes_a_clicked_test_card(
+    page: Page, password, settings
+):
+    settings.DEMO_MODE = True
+    user = UserFactory()
+    order = place_order(user, {"MUG-01": 1})
+    page.goto("/")
+    log_in(page, user.email, password)
+    page.goto(f"/orders/{order.pk}/")
+
+    card = page.get_by_label("Card number")
+    card.press_sequentially("5555555555554444")
+    expect(card).to_have_value("5555 5555 5555 4444")
+    expect(page.locator("#card-brand")).to_have_text("Mastercard")
+
+    test_card = page.locator(".test-cards").get_by_role(
+        "button", name="4000 0000 0000 0119"
+    )
+    # One line each, even at 1280 px with the descriptions beside them.
+    box = test_card.bounding_box()
+    assert box["height"] < 40
+    test_card.click()
+    expect(card).to_have_value("4000 0000 0000 0119")
+    expect(card).to_be_focused()
+    expect(page.locator("#card-brand")).to_have_text("Visa")
+
+
+def test_at_390_px_every_table_cell_keeps_its_column_label(
+    page: Page, password, screenshot
+):
+    user = UserFactory()
+    order = place_order(user, {"MUG-01": 1, "STK-01": 2})
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/")
+    log_in(page, user.email, password)
+
+    def label_of(cell) -> str:
+        return cell.evaluate(
+            "cell => getComputedStyle(cell, '::before').content.replaceAll('\"', '')"
+        )
+
+    page.goto("/orders/")
+    row = page.get_by_role("row").filter(has_text=f"Order #{order.pk}")
+    assert [label_of(c) for c in row.get_by_role("cell").all()] == [
+        "Order",
+        "Placed",
+        "Total",
+        "Order status",
+        "Payment",
+    ]
+    screenshot("orders-list-390")
+    page.goto(f"/orders/{order.pk}/")
+    line = page.get_by_role("row").filter(has_text="Celery mug")
+    assert [label_of(c) for c in line.get_by_role("cell").all()] == [
+        "Product",
+        "Unit price",
+        "Quantity",
+        "Amount",
+    ]
+    # Nothing wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot("order-390")

@@ -1,0 +1,59 @@
+// The few things pages do in the browser, with no inline script (the
+// Content-Security-Policy allows none). Listeners sit on the document, so
+// they also serve content htmx swaps in later (a failed payment's form).
+"use strict";
+
+// A test card in the demo table fills the card field.
+document.addEventListener("click", (event) => {
+  const card = event.target.closest("[data-card-number]");
+  if (!card) return;
+  const field = document.getElementById("id_card_number");
+  if (!field) return;
+  field.value = card.dataset.cardNumber;
+  field.dispatchEvent(new Event("input", { bubbles: true }));
+  field.focus();
+});
+
+// The card field groups digits by four as they are typed and names the brand.
+const BRANDS = [
+  [/^4/, "Visa"],
+  [/^(5[1-5]|2(2[2-9]|[3-6]\d|7[01]|720))/, "Mastercard"],
+  [/^3[47]/, "American Express"],
+  [/^6(011|5)/, "Discover"],
+];
+
+document.addEventListener("input", (event) => {
+  const field = event.target;
+  if (field.id !== "id_card_number") return;
+  const digits = field.value.replace(/[^0-9]/g, "").slice(0, 19);
+  const grouped = digits.replace(/(\d{4})(?=\d)/g, "$1 ");
+  if (grouped !== field.value) field.value = grouped;
+  const brand = BRANDS.find(([pattern]) => pattern.test(digits));
+  const label = document.getElementById("card-brand");
+  if (label) label.textContent = brand ? brand[1] : "";
+});
+
+// Times are written in UTC by the server; show them in the reader's own zone,
+// named ("14:03:07 CET"), once a page or a swapped fragment arrives.
+function localTimes(root) {
+  for (const element of root.querySelectorAll("time[datetime][data-local]")) {
+    const when = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) continue;
+    const options = { timeZoneName: "short" };
+    if (element.dataset.local === "time") {
+      Object.assign(options, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    } else {
+      Object.assign(options, { dateStyle: "medium", timeStyle: "short" });
+      delete options.timeZoneName;
+    }
+    let text = when.toLocaleString(undefined, options);
+    if (element.dataset.local !== "time") {
+      const zone = when.toLocaleTimeString(undefined, { timeZoneName: "short" }).split(" ").pop();
+      text = `${text} ${zone}`;
+    }
+    element.textContent = text;
+    element.title = when.toISOString();
+  }
+}
+document.addEventListener("DOMContentLoaded", () => localTimes(document));
+document.addEventListener("htmx:afterSwap", (event) => localTimes(event.detail.elt.parentElement || document));
