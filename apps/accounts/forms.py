@@ -42,9 +42,11 @@ class SignUpForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         password1, password2 = cleaned.get("password1"), cleaned.get("password2")
+        # Every error at once: a weak password is worth knowing about even
+        # when the second one was mistyped.
         if password1 and password2 and password1 != password2:
             self.add_error("password2", "The two passwords differ.")
-        elif password1:
+        if password1:
             candidate = User(email=cleaned.get("email", ""))
             try:
                 password_validation.validate_password(password1, candidate)

@@ -80,6 +80,11 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs):
+        # Demo mode publishes its logins (README); nothing else ever shows them.
+        demo_logins = services.DEMO_USERS if settings.DEMO_MODE else []
+        return {**super().get_context_data(**kwargs), "demo_logins": demo_logins}
+
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"

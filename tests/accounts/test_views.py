@@ -192,3 +192,20 @@ def test_a_reset_request_never_looks_the_address_up_while_the_person_waits(
     assert answers[0] == answers[1]
     assert len(queries[0]) == len(queries[1])
     assert not any("accounts_user" in sql for sql in queries[0] + queries[1])
+
+
+def test_the_login_page_lists_the_demo_logins_only_in_demo_mode(client, settings):
+    settings.DEMO_MODE = True
+    page = client.get(reverse("accounts:login")).content.decode()
+    assert "demo@example.com" in page and "demo-password" in page
+    settings.DEMO_MODE = False
+    page = client.get(reverse("accounts:login")).content.decode()
+    assert "demo-password" not in page
+
+
+def test_sign_up_shows_every_error_at_once_without_the_hints(client):
+    page = signup(client, "", "123", "456").content.decode()
+    assert 'id="id_email_error"' in page
+    assert "too short" in page  # Checked although the two passwords differ.
+    assert "The two passwords differ." in page
+    assert 'id="id_password1_helptext"' not in page

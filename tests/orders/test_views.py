@@ -300,3 +300,10 @@ def test_a_bad_checkout_token_is_renewed_with_a_visible_message(
     response = client.post(reverse("orders:new"), data)
     assert response.status_code == 302
     assert Order.objects.count() == 1
+
+
+def test_a_first_run_is_guided_to_the_card_that_fails_twice(client, user, settings):
+    settings.DEMO_MODE = True
+    client.force_login(user)
+    for url in (reverse("core:home"), reverse("orders:list")):
+        assert "4000 0000 0000 0119" in client.get(url).content.decode(), url
