@@ -12,13 +12,24 @@ INSTALLED := $(VENV)/.installed
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements/base.txt requirements/prod.txt requirements/dev.txt
+RUN_INSTALLED := $(VENV)/.installed-run
+
+# `make run` installs only what running needs, and says so, since a first
+# install takes a minute; `make test` adds the test tools on top.
+$(RUN_INSTALLED): requirements/base.txt requirements/run.txt
+	@echo "Installing what make run needs into $(VENV)/ (first time only, about a minute)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --progress-bar on -r requirements/run.txt | grep -E '^(Collecting|Successfully)' || true
+	@$(BIN)/python -c "import django, celery, honcho" || (echo "The install failed: see above." && exit 1)
+	touch $@
+
+$(INSTALLED): $(RUN_INSTALLED) requirements/prod.txt requirements/dev.txt
+	@echo "Installing the test and lint tools into $(VENV)/ (first time only)..."
 	$(BIN)/pip install --quiet -r requirements/dev.txt
 	touch $@
 
-run: $(INSTALLED) ## Run web, worker and beat on SQLite (PORT=8000; REDIS_URL for Redis)
+run: $(RUN_INSTALLED) ## Run web, worker and beat on SQLite (PORT=8000; REDIS_URL for Redis)
 	DEBUG=$${DEBUG:-True} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-True} $(BIN)/python manage.py seed_demo
 	@echo ""

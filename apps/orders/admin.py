@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db.models import Q
 
 from apps.core.admin import JobAttemptInline
 from apps.orders import services
@@ -100,27 +101,56 @@ class PaymentAdmin(admin.ModelAdmin):
         return False
 
 
+class DeadLetterStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("resolved", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(OPEN_DEAD_LETTER)
+        if self.value() == "resolved":
+            return queryset.exclude(OPEN_DEAD_LETTER)
+        return queryset
+
+
+# Still failed, and its order still unpaid: someone should look at it.
+OPEN_DEAD_LETTER = Q(status=Payment.Status.FAILED) & ~Q(order__status=Order.Status.PAID)
+
+
 @admin.register(DeadLetterPayment)
 class DeadLetterPaymentAdmin(PaymentAdmin):
-    """Payments whose retries all failed: look, then retry or leave them."""
+    """Payments whose retries all failed: open until retried or the order is
+    paid some other way, and kept afterwards as resolved."""
 
     list_display = [
         "__str__",
         "owner",
         "amount",
         "attempts",
-        "error_message",
+        "state",
         "dead_lettered_at",
     ]
-    list_filter = ["failure_code"]
+    list_filter = [DeadLetterStateFilter, "failure_code"]
     actions = ["retry_payments"]
 
     def get_queryset(self, request):
         return (
             super()
             .get_queryset(request)
-            .filter(status=Payment.Status.FAILED, dead_lettered_at__isnull=False)
+            .filter(dead_lettered_at__isnull=False)
+            .select_related("order")
         )
+
+    @admin.display(description="state")
+    def state(self, payment):
+        if payment.order.status == Order.Status.PAID:
+            return "Resolved: the order is paid"
+        if payment.status != Payment.Status.FAILED:
+            return f"Resolved: retried ({payment.get_status_display().lower()})"
+        return f"Open: {payment.error_message}"
 
     @admin.action(description="Retry the selected payments (same card, same key)")
     def retry_payments(self, request, queryset):
@@ -130,6 +160,7 @@ class DeadLetterPaymentAdmin(PaymentAdmin):
         if skipped:
             self.message_user(
                 request,
-                f"{skipped} skipped: their order was paid or has a payment under way.",
+                f"{skipped} skipped: resolved already, or their order has a payment "
+                "under way.",
                 messages.WARNING,
             )

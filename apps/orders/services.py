@@ -154,9 +154,9 @@ def payment_retry(*, payment: Payment) -> bool:
         return False
     if order.payments.exclude(status=Payment.Status.FAILED).exists():
         return False
+    # dead_lettered_at stays: the dead-letter list shows it as resolved now.
     payment.failure_code = ""
-    payment.dead_lettered_at = None
-    payment.save(update_fields=["failure_code", "dead_lettered_at"])
+    payment.save(update_fields=["failure_code"])
     order.status = Order.Status.PROCESSING
     order.save(update_fields=["status"])
     jobs.job_requeue(payment, stage="Retried by staff")

@@ -205,11 +205,8 @@ def test_staff_retry_of_a_dead_letter_reuses_its_key(
     assert len(published) == 1
     payment.refresh_from_db()
     order.refresh_from_db()
-    assert (payment.status, payment.attempts, payment.dead_lettered_at) == (
-        "queued",
-        0,
-        None,
-    )
+    assert (payment.status, payment.attempts) == ("queued", 0)
+    assert payment.dead_lettered_at is not None  # Listed as resolved: retried.
     assert order.status == Order.Status.PROCESSING
     assert GatewayCharge.objects.get().idempotency_key == payment.idempotency_key
 

@@ -307,3 +307,54 @@ def test_a_first_run_is_guided_to_the_card_that_fails_twice(client, user, settin
     client.force_login(user)
     for url in (reverse("core:home"), reverse("orders:list")):
         assert "4000 0000 0000 0119" in client.get(url).content.decode(), url
+
+
+def test_dead_letter_admin_tells_open_entries_from_resolved_ones(
+    client, user, products, django_capture_on_commit_callbacks
+):
+    def dead_letter():
+        order = services.order_place(
+            owner=user, quantities={products[0].pk: 1}, checkout_token=uuid.uuid4()
+        )
+        with django_capture_on_commit_callbacks():
+            payment = services.payment_start(
+                order=order, card_number="4000000000000127"
+            )
+        exhaust(payment)
+        return order, payment
+
+    _, still_open = dead_letter()
+    paid_order, paid_later = dead_letter()
+    with django_capture_on_commit_callbacks(execute=True):  # Another card pays.
+        services.payment_start(order=paid_order, card_number="4242424242424242")
+    _, retried = dead_letter()
+    with django_capture_on_commit_callbacks():
+        services.payment_retry(payment=retried)
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    changelist = reverse("admin:orders_deadletterpayment_changelist")
+
+    def listed(query=""):
+        page = client.get(changelist + query).content.decode()
+        rows = {
+            int(pk) for pk in re.findall(r'name="_selected_action" value="(\d+)"', page)
+        }
+        return {
+            p.pk: int(p.pk in rows) for p in (still_open, paid_later, retried)
+        }, page
+
+    everything, page = listed()
+    assert everything == {still_open.pk: 1, paid_later.pk: 1, retried.pk: 1}
+    assert "Open: Gave up after 5 attempts (processing error)." in page
+    assert "Resolved: the order is paid" in page
+    assert "Resolved: retried (queued)" in page
+    assert listed("?state=open")[0] == {
+        still_open.pk: 1,
+        paid_later.pk: 0,
+        retried.pk: 0,
+    }
+    assert listed("?state=resolved")[0] == {
+        still_open.pk: 0,
+        paid_later.pk: 1,
+        retried.pk: 1,
+    }
