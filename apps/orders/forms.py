@@ -1,5 +1,6 @@
 import re
 import uuid
+from datetime import date
 
 from django import forms
 
@@ -68,6 +69,52 @@ class PaymentForm(forms.Form):
             }
         ),
     )
+
+    # Asked for, and checked, as a real checkout does; never stored or sent
+    # anywhere: the fake gateway charges by card number alone.
+    expiry = forms.CharField(
+        label="Expiry (MM/YY)",
+        max_length=7,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "cc-exp",
+                "inputmode": "numeric",
+                "placeholder": "MM/YY",
+            }
+        ),
+    )
+    cvc = forms.CharField(
+        label="CVC",
+        max_length=4,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "cc-csc",
+                "inputmode": "numeric",
+                "placeholder": "123",
+            }
+        ),
+    )
+
+    def clean_expiry(self):
+        match = re.fullmatch(
+            r"(0[1-9]|1[0-2]) ?/ ?(\d{2}|\d{4})", self.cleaned_data["expiry"]
+        )
+        if not match:
+            raise forms.ValidationError("Enter the expiry as on the card: MM/YY.")
+        month, year = int(match[1]), int(match[2][-2:]) + 2000
+        today = date.today()
+        if (year, month) < (today.year, today.month):
+            raise forms.ValidationError("This card has expired.")
+        if year > today.year + 20:
+            raise forms.ValidationError("Enter the expiry as on the card: MM/YY.")
+        return f"{month:02d}/{year % 100:02d}"
+
+    def clean_cvc(self):
+        if not re.fullmatch(r"[0-9]{3,4}", self.cleaned_data["cvc"]):
+            raise forms.ValidationError(
+                "Enter the 3 or 4 digits on the back of the card."
+            )
+        return self.cleaned_data["cvc"]
 
     def clean_card_number(self):
         typed = self.cleaned_data["card_number"]

@@ -27,6 +27,13 @@ def catalogue(transactional_db, settings):
     services.products_seed_demo()
 
 
+def fill_card(where, number: str) -> None:
+    """Type a card as a person would: number, expiry, CVC."""
+    where.get_by_label("Card number").fill(number)
+    where.get_by_label("Expiry (MM/YY)").fill("12/34")
+    where.get_by_label("CVC").fill("123")
+
+
 def place_order(owner, quantities: dict[str, int]) -> Order:
     """An order as the New order page places it, {SKU: quantity}."""
     products = Product.objects.in_bulk(quantities, field_name="sku")
@@ -95,7 +102,7 @@ def test_twice_failing_card_is_retried_then_paid_while_the_page_watches(
     )
     expect(test_card).to_contain_text("Processing error on the first two attempts")
 
-    page.get_by_label("Card number").fill("4000 0000 0000 0119")
+    fill_card(page, "4000 0000 0000 0119")
     status = page.locator(".job-status")
     with worker_paused():
         page.get_by_role("button", name="Pay $63.97").click()
@@ -180,7 +187,7 @@ def test_declined_card_offers_the_form_again_in_place_and_another_card_pays(
     log_in(page, user.email, password)
     page.goto(f"/orders/{order.pk}/")
 
-    page.get_by_label("Card number").fill("4000 0000 0000 0002")
+    fill_card(page, "4000 0000 0000 0002")
     status = page.locator(".job-status")
     with worker_paused():
         page.get_by_role("button", name="Pay $12.00").click()
@@ -197,7 +204,7 @@ def test_declined_card_offers_the_form_again_in_place_and_another_card_pays(
     assert page.evaluate("window.loadedOnce") is True, "the page was reloaded"
     assert Payment.objects.get(order=order).attempts == 1
 
-    status.get_by_label("Card number").fill("4242 4242 4242 4242")
+    fill_card(status, "4242 4242 4242 4242")
     status.get_by_role("button", name="Pay $12.00").click()
     expect(page.locator(".payment-panel")).to_contain_text("Card …4242, $12.00.")
     expect(status).to_have_attribute("data-status", "succeeded", timeout=WORKER_TIMEOUT)
@@ -259,7 +266,7 @@ def test_invalid_card_number_is_refused_next_to_the_field(
     page.goto(f"/orders/{order.pk}/")
 
     card = page.get_by_label("Card number")
-    card.fill("1234 5678")
+    fill_card(page, "1234 5678")
     with page.expect_response(f"{live_server.url}/orders/{order.pk}/pay/") as response:
         page.get_by_role("button", name="Pay $36.00").click()
     assert response.value.status == 200

@@ -12,6 +12,9 @@ from tests.orders.attempts import exhaust
 
 pytestmark = pytest.mark.django_db
 
+# What the payment form asks besides the number (checked, never stored).
+CARD_DETAILS = {"expiry": "12/34", "cvc": "123"}
+
 
 @pytest.fixture
 def order(user, products):
@@ -69,7 +72,8 @@ def test_another_users_order_and_payment_are_404(
     assert client.get(reverse("orders:detail", args=[order.pk])).status_code == 404
     assert (
         client.post(
-            reverse("orders:pay", args=[order.pk]), {"card_number": "4242424242424242"}
+            reverse("orders:pay", args=[order.pk]),
+            {"card_number": "4242424242424242", **CARD_DETAILS},
         ).status_code
         == 404
     )
@@ -86,7 +90,8 @@ def test_another_users_order_and_payment_are_404(
 def test_invalid_card_number_is_shown_next_to_the_field(client, user, order):
     client.force_login(user)
     response = client.post(
-        reverse("orders:pay", args=[order.pk]), {"card_number": "4242 4242 4242 4241"}
+        reverse("orders:pay", args=[order.pk]),
+        {"card_number": "4242 4242 4242 4241", **CARD_DETAILS},
     )
     page = response.content.decode()
     assert response.status_code == 200
@@ -116,7 +121,7 @@ def test_paying_shows_the_payment_live_on_the_order_page(
     with django_capture_on_commit_callbacks():
         response = client.post(
             reverse("orders:pay", args=[order.pk]),
-            {"card_number": "4000-0000-0000-0119"},
+            {"card_number": "4000-0000-0000-0119", **CARD_DETAILS},
         )
     assert response["Location"] == reverse("orders:detail", args=[order.pk])
     payment = Payment.objects.get()
@@ -206,7 +211,7 @@ def test_paying_a_paid_order_again_says_so(
     client.force_login(user)
     response = client.post(
         reverse("orders:pay", args=[order.pk]),
-        {"card_number": "4242424242424242"},
+        {"card_number": "4242424242424242", **CARD_DETAILS},
         follow=True,
     )
     assert "This order is already paid." in response.content.decode()
@@ -263,7 +268,7 @@ def test_card_numbers_take_ascii_digits_spaces_and_dashes_only(
 ):
     client.force_login(user)
     response = client.post(
-        reverse("orders:pay", args=[order.pk]), {"card_number": typed}
+        reverse("orders:pay", args=[order.pk]), {"card_number": typed, **CARD_DETAILS}
     )
     assert response.status_code == 200
     assert "Enter a valid card number" in response.content.decode()
@@ -273,7 +278,8 @@ def test_card_numbers_take_ascii_digits_spaces_and_dashes_only(
 def test_spaces_and_dashes_in_a_card_number_are_fine(client, user, order):
     client.force_login(user)
     client.post(
-        reverse("orders:pay", args=[order.pk]), {"card_number": "4242-4242 4242-4242"}
+        reverse("orders:pay", args=[order.pk]),
+        {"card_number": "4242-4242 4242-4242", **CARD_DETAILS},
     )
     assert Payment.objects.get().card_last4 == "4242"
 
@@ -358,3 +364,40 @@ def test_dead_letter_admin_tells_open_entries_from_resolved_ones(
         paid_later.pk: 1,
         retried.pk: 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("expiry", "cvc", "error"),
+    [
+        ("13/30", "123", "Enter the expiry as on the card: MM/YY."),
+        ("01/20", "123", "This card has expired."),
+        ("1230", "123", "Enter the expiry as on the card: MM/YY."),
+        ("12/34", "12", "Enter the 3 or 4 digits on the back of the card."),
+        ("12/34", "١٢٣", "Enter the 3 or 4 digits on the back of the card."),
+    ],
+)
+def test_expiry_and_cvc_are_checked_like_a_real_checkout(
+    client, user, order, expiry, cvc, error
+):
+    client.force_login(user)
+    response = client.post(
+        reverse("orders:pay", args=[order.pk]),
+        {"card_number": "4242424242424242", "expiry": expiry, "cvc": cvc},
+    )
+    assert error in response.content.decode()
+    assert not Payment.objects.exists()
+
+
+def test_expiry_and_cvc_are_never_stored(
+    client, user, order, django_capture_on_commit_callbacks
+):
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("orders:pay", args=[order.pk]),
+            {"card_number": "4242424242424242", "expiry": "07/31", "cvc": "987"},
+        )
+    stored = Payment.objects.values().get()
+    assert not {"expiry", "cvc"} & set(stored)
+    assert "987" not in stored.values()
+    assert not any("07/31" in str(value) for value in stored.values())
