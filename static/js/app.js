@@ -30,7 +30,10 @@ document.addEventListener("input", (event) => {
   if (grouped !== field.value) field.value = grouped;
   const brand = BRANDS.find(([pattern]) => pattern.test(digits));
   const label = document.getElementById("card-brand");
-  if (label) label.textContent = brand ? brand[1] : "";
+  if (!label) return;
+  // Right beside the number it names.
+  if (field.nextElementSibling !== label) field.insertAdjacentElement("afterend", label);
+  label.textContent = brand ? brand[1] : "";
 });
 
 // Times are written in UTC by the server; show them in the reader's own zone,

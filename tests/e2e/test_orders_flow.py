@@ -282,7 +282,7 @@ def test_invalid_card_number_is_refused_next_to_the_field(
 
 
 def test_card_field_groups_digits_names_the_brand_and_takes_a_clicked_test_card(
-    page: Page, password, settings
+    page: Page, password, settings, screenshot
 ):
     settings.DEMO_MODE = True
     user = UserFactory()
@@ -306,6 +306,7 @@ def test_card_field_groups_digits_names_the_brand_and_takes_a_clicked_test_card(
     expect(card).to_have_value("4000 0000 0000 0119")
     expect(card).to_be_focused()
     expect(page.locator("#card-brand")).to_have_text("Visa")
+    screenshot("order-payment-form")
 
 
 def test_at_390_px_every_table_cell_keeps_its_column_label(
