@@ -162,13 +162,28 @@ def job_start(
         # id finds it running and leaves it alone.
         "task_id": task_id or F("task_id"),
     }
+    # The claim and its attempt rows in one transaction; what stops the
+    # attempt is raised once they are committed.
+    with transaction.atomic():
+        claimed, stop = _claim(
+            job, rows, claim, last_seen=last_seen, worker=worker, now=now
+        )
+    if stop is not None:
+        raise stop
+    return claimed
+
+
+def _claim(
+    job: Job, rows, claim: dict, *, last_seen, worker: str, now
+) -> tuple[bool, Exception | None]:
+    model = type(job)
     claimed = rows.filter(attempts__lt=model.max_attempts).update(
         **claim, attempts=F("attempts") + 1, stage="Started"
     )
     if not claimed:
         # At the cap: claim it once more, only to give it up.
         if not rows.update(**claim, stage="Stopping"):
-            return False
+            return False, None
         attempts.attempt_close(
             job,
             Outcome.INTERRUPTED,
@@ -177,13 +192,13 @@ def job_start(
         )
         job.refresh_from_db()
         if job.cancel_requested_at:
-            raise JobCancelled  # What the owner asked for, rather than a failure.
+            return False, JobCancelled()  # What the owner asked for, not a failure.
         # The last attempt ended failed but could not be given up (its hook
         # failed): give it up now, for the same reason.
         released = attempts.attempt_last(job)
         if released and released.outcome == Outcome.FAILED and released.error:
-            raise AttemptsExhausted(released.error)
-        raise AttemptsExhausted(
+            return False, AttemptsExhausted(released.error)
+        return False, AttemptsExhausted(
             f"Stopped after {job.attempts} attempts: the last one was cut off "
             "before it could finish."
         )
@@ -194,9 +209,9 @@ def job_start(
     )
     if job.cancel_requested_at:
         # Cancelled while an earlier worker was dying: nothing left to run.
-        raise JobCancelled
+        return False, JobCancelled()
     attempts.attempt_open(job, worker=worker, started_at=now)
-    return True
+    return True, None
 
 
 def job_progress(job: Job, *, progress: int, stage: str) -> None:
@@ -323,16 +338,13 @@ def job_end(
     was still alive (a long pause) and whose job another attempt has taken
     over gets JobTakenOver, so it can never overwrite the newer attempt's work.
     """
+    # One transaction: nobody ever reads the job ended and its attempt not.
     values = {"next_retry_at": None, "lease_expires_at": None, **values}
-    if (
-        not type(job)
-        .objects.filter(pk=job.pk, status=Job.Status.RUNNING, task_id=job.task_id)
-        .update(**values)
-    ):
-        raise JobTakenOver
-    for name, value in values.items():
-        setattr(job, name, value)
-    attempts.attempt_close(job, outcome, error=error, detail=detail, retry_at=retry_at)
+    with transaction.atomic():
+        _write_own(job, **values)
+        attempts.attempt_close(
+            job, outcome, error=error, detail=detail, retry_at=retry_at
+        )
 
 
 def retry_delay(attempt: int, *, base: int, cap: int) -> int:
@@ -349,10 +361,13 @@ def job_release(job: Job, *, error: str, detail: str) -> None:
     """Let go of a running job that could not be ended (its give-up hook
     failed): its lease lapses now, so the sweeper soon hands it to another
     attempt, which ends it, rather than leaving it half settled."""
-    _write_own(
-        job, lease_expires_at=timezone.now(), stage="Finishing; trying again shortly"
-    )
-    attempts.attempt_close(job, Outcome.FAILED, error=error, detail=detail)
+    with transaction.atomic():
+        _write_own(
+            job,
+            lease_expires_at=timezone.now(),
+            stage="Finishing; trying again shortly",
+        )
+        attempts.attempt_close(job, Outcome.FAILED, error=error, detail=detail)
 
 
 def _write_own(job: Job, **values) -> None:
