@@ -20,8 +20,7 @@ $(RUN_INSTALLED): requirements/base.txt requirements/run.txt
 	@echo "Installing what make run needs into $(VENV)/ (first time only, about a minute)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --progress-bar on -r requirements/run.txt | grep -E '^(Collecting|Successfully)' || true
-	@$(BIN)/python -c "import django, celery, honcho" || (echo "The install failed: see above." && exit 1)
+	$(BIN)/pip install --progress-bar off -r requirements/run.txt
 	touch $@
 
 $(INSTALLED): $(RUN_INSTALLED) requirements/prod.txt requirements/dev.txt

@@ -150,7 +150,9 @@ EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=3 * 8
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# A success does not wipe the failures: else logging into one's own account
+# would clear the count against a victim's, and guessing would never stop.
+AXES_RESET_ON_SUCCESS = False
 AXES_USERNAME_CALLABLE = "apps.core.throttle.login_username"
 AXES_CLIENT_IP_CALLABLE = "apps.core.throttle.client_address"
 AXES_LOCKOUT_CALLABLE = "apps.core.throttle.login_locked_out"

@@ -1,3 +1,4 @@
+import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -9,14 +10,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.timesince import timeuntil
+from kombu.exceptions import KombuError
 
 from apps.accounts import forms, tokens
 from apps.accounts.models import User
 from apps.notifications import services as notifications
 
+logger = logging.getLogger(__name__)
+
 
 class EmailTaken(Exception):
     """Another account has this address (two sign-ups raced each other)."""
+
+
+class ResetUnavailable(Exception):
+    """The job queue is down: the reset request could not be queued."""
 
 
 class VerificationLinkInvalid(Exception):
@@ -54,13 +62,20 @@ def user_send_verification(*, user: User, base_url: str) -> None:
 def password_reset_request(*, address: str, email_key: str, base_url: str) -> None:
     """Have a worker email a reset link to `address`, if an account uses it.
 
-    The web request only enqueues, after commit: whether the address has an
-    account is never looked up while the person waits, so the answer, and its
-    timing, are the same either way.
+    The web request only enqueues: whether the address has an account is
+    never looked up while the person waits, so the answer, and its timing,
+    are the same either way. Raises ResetUnavailable if the queue is down.
     """
-    # By its path, as apps.core does for job tasks: tasks.py imports this module.
+    # Published at once, not after commit: no row is written for it, so a
+    # worker cannot come too early, and a broker that is down can be told to
+    # the person now, rather than the request being lost without a word.
+    # (By its path, as apps.core does for job tasks: tasks.py imports this.)
     task = import_string("apps.accounts.tasks.password_reset_send")
-    transaction.on_commit(lambda: task.delay(address, email_key, base_url))
+    try:
+        task.delay(address, email_key, base_url)
+    except (KombuError, OSError) as exc:
+        logger.warning("Broker unavailable: a password reset was not queued")
+        raise ResetUnavailable from exc
 
 
 def password_reset_send(*, address: str, email_key: str, base_url: str) -> None:

@@ -110,11 +110,20 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     def form_valid(self, form):
         email_key = f"password_reset:{uuid4()}"
-        services.password_reset_request(
-            address=form.cleaned_data["email"],
-            email_key=email_key,
-            base_url=self.request.build_absolute_uri("/"),
-        )
+        try:
+            services.password_reset_request(
+                address=form.cleaned_data["email"],
+                email_key=email_key,
+                base_url=self.request.build_absolute_uri("/"),
+            )
+        except services.ResetUnavailable:
+            # The same for every address: it depends on the queue alone.
+            form.add_error(
+                None,
+                "We could not take your request just now. Please try again in a "
+                "minute.",
+            )
+            return self.form_invalid(form)
         if settings.DEMO_MODE:
             # The demo's stand-in for the person's own inbox: this browser
             # may read the email it asked for (if the address has an account,

@@ -16,7 +16,9 @@ or a classroom behind one address can raise them from the environment.
     def password_reset(request): ...
 """
 
+import logging
 import math
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -24,6 +26,8 @@ from functools import wraps
 from django.conf import settings
 from django.shortcuts import render
 from django_ratelimit.core import get_usage
+
+logger = logging.getLogger(__name__)
 
 
 def client_address(request) -> str:
@@ -52,10 +56,13 @@ def by_account(setting: str) -> Limit:
 
 
 def by_post(field: str, setting: str) -> Limit:
-    """Counted by a posted value, such as the address a reset is asked for."""
-    return Limit(
-        lambda group, request: request.POST.get(field, "").strip().lower(), setting
-    )
+    """Counted by a posted value, such as the address a reset is asked for,
+    folded as Django compares addresses ("ſam@" is "sam@")."""
+    return Limit(lambda group, request: fold(request.POST.get(field, "")), setting)
+
+
+def fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
 def throttle(group: str, *limits: Limit):
@@ -81,14 +88,18 @@ def seconds_until_allowed(request, group: str, limits) -> int | None:
     long until the strictest one does."""
     waits = []
     for limit in limits:
-        usage = get_usage(
-            request,
-            group=f"{group}:{limit.setting}",
-            key=limit.key,
-            rate=getattr(settings, limit.setting),
-            method=["POST"],
-            increment=True,
-        )
+        try:
+            usage = get_usage(
+                request,
+                group=f"{group}:{limit.setting}",
+                key=limit.key,
+                rate=getattr(settings, limit.setting),
+                method=["POST"],
+                increment=True,
+            )
+        except Exception:  # The cache (Redis) is down: serve, and say so.
+            logger.warning("Rate limit %s not checked: cache unavailable", group)
+            continue
         if usage and usage["should_limit"]:
             waits.append(usage["time_left"])
     return max(waits) if waits else None
@@ -112,7 +123,7 @@ def login_username(request, credentials) -> str:
     """The address a login attempt is for, as django-axes counts failures:
     in one case, since logins ignore case (ADMIN@ and admin@ are one account)."""
     username = (credentials or {}).get("username") or request.POST.get("username")
-    return (username or "").strip().lower()
+    return fold(username or "")
 
 
 def login_locked_out(request, credentials):

@@ -148,8 +148,10 @@ class DeadLetterPaymentAdmin(PaymentAdmin):
     def state(self, payment):
         if payment.order.status == Order.Status.PAID:
             return "Resolved: the order is paid"
+        if payment.status == Payment.Status.SUCCEEDED:
+            return "Resolved: retried and paid"
         if payment.status != Payment.Status.FAILED:
-            return f"Resolved: retried ({payment.get_status_display().lower()})"
+            return "Retried: under way"
         return f"Open: {payment.error_message}"
 
     @admin.action(description="Retry the selected payments (same card, same key)")

@@ -152,3 +152,40 @@ def test_no_address_gets_more_than_its_hourly_share_of_emails(
     with django_capture_on_commit_callbacks() as published:
         mail.email_queue(owner=user, template="welcome", context={})
     assert len(published) == 1
+
+
+def test_logging_into_ones_own_account_does_not_wipe_the_failures_against_another(
+    client, user, password, settings
+):
+    attacker = UserFactory()
+    for _ in range(3):
+        for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+            log_in(client, user.email, "guess")
+        log_in(client, attacker.email, password)  # Used to reset the count.
+        client.logout()
+    assert log_in(client, user.email, password).status_code == 429
+
+
+def test_the_reset_limit_folds_addresses_as_django_compares_them(client, settings):
+    from apps.core.throttle import fold
+
+    assert fold("ſam.Ross@EXAMPLE.com ") == fold("sam.ross@example.com")
+    settings.RATE_LIMIT_RESET_PER_ADDRESS = "1/h"
+    reset(client, "sam.ross@example.com")
+    assert reset(Client(), "ſam.ross@example.com").status_code == 429
+
+
+def test_limits_stand_aside_rather_than_fail_when_the_cache_is_down(
+    client, password, monkeypatch
+):
+    from apps.core import throttle
+
+    def cache_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to redis")
+
+    monkeypatch.setattr(throttle, "get_usage", cache_down)
+    response = client.post(
+        reverse("accounts:signup"),
+        {"email": "up@example.com", "password1": password, "password2": password},
+    )
+    assert response.status_code == 302

@@ -8,6 +8,7 @@ from django.urls import reverse
 from apps.accounts import tokens
 from apps.accounts.models import User
 from apps.notifications.models import OutgoingEmail
+from tests.brokers import use_broker
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -183,7 +184,8 @@ def test_a_reset_request_never_looks_the_address_up_while_the_person_waits(
     settings.DEMO_MODE = demo_mode
     answers, queries = [], []
     for address in (user.email, "nobody@example.com"):
-        with CaptureQueriesContext(connection) as captured:
+        # Published for real (to memory), not run inline as eager tests do.
+        with CaptureQueriesContext(connection) as captured, use_broker("memory://"):
             response = Client().post(
                 reverse("accounts:password_reset"), {"email": address}
             )
@@ -209,3 +211,16 @@ def test_sign_up_shows_every_error_at_once_without_the_hints(client):
     assert "too short" in page  # Checked although the two passwords differ.
     assert "The two passwords differ." in page
     assert 'id="id_password1_helptext"' not in page
+
+
+def test_a_reset_asked_while_the_queue_is_down_says_so_for_every_address(client, user):
+    from tests.processes import free_port
+
+    with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        pages = [
+            client.post(reverse("accounts:password_reset"), {"email": address})
+            for address in (user.email, "nobody@example.com")
+        ]
+    for page in pages:
+        assert page.status_code == 200
+        assert "We could not take your request just now." in page.content.decode()

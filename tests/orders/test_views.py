@@ -353,7 +353,7 @@ def test_dead_letter_admin_tells_open_entries_from_resolved_ones(
     assert everything == {still_open.pk: 1, paid_later.pk: 1, retried.pk: 1}
     assert "Open: Gave up after 5 attempts (processing error)." in page
     assert "Resolved: the order is paid" in page
-    assert "Resolved: retried (queued)" in page
+    assert "Retried: under way" in page
     assert listed("?state=open")[0] == {
         still_open.pk: 1,
         paid_later.pk: 0,
