@@ -55,6 +55,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside the rest, so that even an error page raised by them (a 400 for
+    # a bad Host) gets the Content-Security-Policy and Permissions-Policy.
+    "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.PrivacyHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -62,8 +66,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "apps.core.middleware.PrivacyHeadersMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into our 429 page.
     "axes.middleware.AxesMiddleware",
 ]

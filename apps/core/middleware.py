@@ -9,8 +9,8 @@ class PrivacyHeadersMiddleware:
       microphone, location or the payment API, so no page may.
     - Cache-Control: no-store on everything a logged-in user is shown (their
       pages, their job statuses), so neither a shared computer's back button
-      nor a proxy ever shows it to the next person. Static files never get
-      here: WhiteNoise answers them first.
+      nor a proxy ever shows it to the next person. Static files keep their
+      long cache: WhiteNoise answers them before anyone is logged in.
     """
 
     def __init__(self, get_response):

@@ -22,6 +22,8 @@ def test_400_is_branded(client):
     response = client.get("/", headers={"host": "evil.example"})
     assert response.status_code == 400
     assert "That request could not be read" in response.content.decode()
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert "camera=()" in response["Permissions-Policy"]
 
 
 def test_a_form_without_its_csrf_token_explains_itself(user):

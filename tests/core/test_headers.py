@@ -78,3 +78,12 @@ def test_no_template_carries_inline_script():
                 assert "src=" in line, f"{path}: inline <script>"
         for handler in (" onclick=", " onload=", " onsubmit=", "hx-on", "javascript:"):
             assert handler not in text, f"{path}: {handler.strip()}"
+
+
+def test_static_files_keep_their_cache_even_for_a_logged_in_user(
+    client, user, settings
+):
+    client.force_login(user)
+    response = client.get("/static/css/app.css")
+    assert response.status_code == 200
+    assert "no-store" not in response.get("Cache-Control", "")
