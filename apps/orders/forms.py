@@ -57,42 +57,30 @@ class OrderForm(forms.Form):
         }
 
 
+def _card_input(autocomplete: str, placeholder: str) -> forms.TextInput:
+    """A checkout field as browsers and phone keyboards expect it."""
+    return forms.TextInput(
+        attrs={
+            "autocomplete": autocomplete,
+            "inputmode": "numeric",
+            "placeholder": placeholder,
+        }
+    )
+
+
 class PaymentForm(forms.Form):
     card_number = forms.CharField(
         label="Card number",
         max_length=23,
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "cc-number",
-                "inputmode": "numeric",
-                "placeholder": "4242 4242 4242 4242",
-            }
-        ),
+        widget=_card_input("cc-number", "4242 4242 4242 4242"),
     )
-
     # Asked for, and checked, as a real checkout does; never stored or sent
     # anywhere: the fake gateway charges by card number alone.
     expiry = forms.CharField(
-        label="Expiry (MM/YY)",
-        max_length=7,
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "cc-exp",
-                "inputmode": "numeric",
-                "placeholder": "MM/YY",
-            }
-        ),
+        label="Expiry (MM/YY)", max_length=7, widget=_card_input("cc-exp", "MM/YY")
     )
     cvc = forms.CharField(
-        label="CVC",
-        max_length=4,
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "cc-csc",
-                "inputmode": "numeric",
-                "placeholder": "123",
-            }
-        ),
+        label="CVC", max_length=4, widget=_card_input("cc-csc", "123")
     )
 
     def clean_expiry(self):
