@@ -28,16 +28,10 @@ class SignUpForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    EMAIL_TAKEN = (
-        "An account with this address already exists. Log in, or reset the "
-        "password if you forgot it."
-    )
-
     def clean_email(self):
-        email = User.objects.normalize_email(self.cleaned_data["email"])
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(self.EMAIL_TAKEN)
-        return email
+        # Whether the address has an account is not checked here: the worker
+        # finds out, and only the address's owner is told (no enumeration).
+        return User.objects.normalize_email(self.cleaned_data["email"])
 
     def clean(self):
         cleaned = super().clean()

@@ -7,6 +7,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
+    path("signup/done/", views.signup_done, name="signup_done"),
     path("welcome/", views.welcome, name="welcome"),
     path("", views.account, name="account"),
     path("verify/resend/", views.resend_verification, name="resend_verification"),

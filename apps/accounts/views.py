@@ -15,6 +15,11 @@ from apps.core.throttle import by_account, by_client, by_post, throttle
 from apps.notifications import selectors as mail
 from apps.notifications import services as notifications
 
+QUEUE_DOWN = "We could not take your request just now. Please try again in a minute."
+
+# The address a sign-up was asked for, for the "check your inbox" page.
+SIGNUP_ADDRESS = "signup_address"
+
 
 @throttle("signup", by_client("RATE_LIMIT_SIGNUP_PER_CLIENT"))
 def signup(request):
@@ -22,18 +27,35 @@ def signup(request):
         return redirect("accounts:welcome")
     form = forms.SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        address = form.cleaned_data["email"]
+        email_key = f"welcome:{uuid4()}"
         try:
-            user = services.user_register(
-                email=form.cleaned_data["email"],
+            services.user_signup_request(
+                address=address,
                 password=form.cleaned_data["password1"],
+                email_key=email_key,
                 base_url=request.build_absolute_uri("/"),
             )
-        except services.EmailTaken:
-            form.add_error("email", form.EMAIL_TAKEN)
+        except services.QueueUnavailable:
+            form.add_error(None, QUEUE_DOWN)  # The same for every address.
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("accounts:welcome")
+            if settings.DEMO_MODE:
+                # The welcome email, if the address was free; an address
+                # that has an account already gets an email its owner alone
+                # reads.
+                notifications.mailbox_share(request.session, idempotency_key=email_key)
+            request.session[SIGNUP_ADDRESS] = address
+            return redirect("accounts:signup_done")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+def signup_done(request):
+    """The same page whether the address was free or had an account already."""
+    return render(
+        request,
+        "accounts/signup_done.html",
+        {"address": request.session.get(SIGNUP_ADDRESS, "")},
+    )
 
 
 @login_required
@@ -70,9 +92,15 @@ def resend_verification(request):
 
 def verify_email(request, token):
     try:
-        user = services.user_verify_email(token=token)
+        user, first_time = services.user_verify_email(token=token)
     except services.VerificationLinkInvalid:
         return render(request, "accounts/verify_failed.html", status=400)
+    if first_time and not request.user.is_authenticated:
+        # The link in the welcome email finishes signing up. Only the first
+        # click logs in: a link found later in an old inbox does not.
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session.pop(SIGNUP_ADDRESS, None)
+        return redirect("accounts:welcome")
     return render(request, "accounts/verified.html", {"verified_user": user})
 
 
@@ -116,13 +144,9 @@ class PasswordResetView(auth_views.PasswordResetView):
                 email_key=email_key,
                 base_url=self.request.build_absolute_uri("/"),
             )
-        except services.ResetUnavailable:
+        except services.QueueUnavailable:
             # The same for every address: it depends on the queue alone.
-            form.add_error(
-                None,
-                "We could not take your request just now. Please try again in a "
-                "minute.",
-            )
+            form.add_error(None, QUEUE_DOWN)
             return self.form_invalid(form)
         if settings.DEMO_MODE:
             # The demo's stand-in for the person's own inbox: this browser

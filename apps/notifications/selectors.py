@@ -27,3 +27,7 @@ def mailbox_emails(*, user, shared_keys=()) -> QuerySet[OutgoingEmail]:
 
 def welcome_email_for(user) -> OutgoingEmail | None:
     return OutgoingEmail.objects.filter(owner=user, template="welcome").first()
+
+
+def email_exists(*, idempotency_key: str) -> bool:
+    return OutgoingEmail.objects.filter(idempotency_key=idempotency_key).exists()

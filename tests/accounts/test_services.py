@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.core import mail, signing
 from django.utils import timezone
 
@@ -12,18 +13,27 @@ pytestmark = pytest.mark.django_db
 BASE_URL = "http://testserver/"
 
 
-def test_register_queues_one_welcome_email_after_commit(
+def complete(address, password, key="welcome:k1"):
+    services.user_signup_complete(
+        address=address,
+        password_hash=make_password(password),
+        email_key=key,
+        base_url=BASE_URL,
+    )
+
+
+def test_a_free_address_gets_an_account_and_one_welcome_email_after_commit(
     password, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        user = services.user_register(
-            email="Ada@Example.com", password=password, base_url=BASE_URL
-        )
+        complete("Ada@Example.com", password)
+    user = User.objects.get()
     assert user.email == "ada@example.com"
     assert user.check_password(password)
     assert not user.is_verified
     welcome = OutgoingEmail.objects.get(owner=user)
     assert welcome.template == "welcome"
+    assert welcome.idempotency_key == "welcome:k1"
     assert welcome.status == "succeeded"
     assert "http://testserver/accounts/verify/" in welcome.body_text
     assert "http://testserver/accounts/verify/" in welcome.body_html
@@ -32,24 +42,54 @@ def test_register_queues_one_welcome_email_after_commit(
     assert mail.outbox[0].alternatives[0].mimetype == "text/html"
 
 
-def test_welcome_email_is_queued_once_per_user(password):
-    user = services.user_register(
-        email="a@example.com", password=password, base_url="/"
-    )
-    from apps.notifications import services as notifications
+def test_a_taken_address_tells_its_owner_and_changes_nothing(
+    user, password, django_capture_on_commit_callbacks
+):
+    before = user.password
+    with django_capture_on_commit_callbacks(execute=True):
+        complete(user.email.upper(), "another-Pa55word")
+    user.refresh_from_db()
+    assert user.password == before
+    assert User.objects.count() == 1
+    notice = OutgoingEmail.objects.get()
+    assert (notice.owner, notice.template) == (user, "signup_attempt")
+    assert notice.subject == ("Someone tried to sign up to Jobs Demo with your address")
+    assert "http://testserver/accounts/login/" in notice.body_text
+    assert "http://testserver/accounts/password/reset/" in notice.body_html
+    assert [m.to for m in mail.outbox] == [[user.email]]
 
-    again = notifications.email_queue(
-        owner=user, template="welcome", context={}, idempotency_key=f"welcome:{user.pk}"
-    )
-    assert OutgoingEmail.objects.filter(owner=user).count() == 1
-    assert again.pk == OutgoingEmail.objects.get(owner=user).pk
+
+def test_a_redelivered_sign_up_sends_nothing_twice(password):
+    complete("a@example.com", password)
+    complete("a@example.com", password)  # The same message, delivered again.
+    assert User.objects.count() == 1
+    assert list(OutgoingEmail.objects.values_list("template", flat=True)) == ["welcome"]
+    complete("a@example.com", password, key="welcome:k2")  # A second sign-up.
+    complete("a@example.com", password, key="welcome:k2")
+    assert sorted(OutgoingEmail.objects.values_list("template", flat=True)) == [
+        "signup_attempt",
+        "welcome",
+    ]
+
+
+def test_the_loser_of_two_simultaneous_sign_ups_tells_the_owner(password, monkeypatch):
+    # Both tasks looked the address up before either had created it.
+    User.objects.create(email="race@example.com")
+    real_filter = User.objects.filter
+    monkeypatch.setattr(User.objects, "filter", lambda *a, **kw: real_filter(pk=None))
+    complete("RACE@example.com", password)
+    monkeypatch.undo()
+    assert User.objects.filter(email="race@example.com").count() == 1
+    assert OutgoingEmail.objects.get().template == "signup_attempt"
 
 
 def test_verification_link_marks_the_address_verified_and_can_be_reused(user):
+    User.objects.filter(pk=user.pk).update(email_verified_at=None)
     token = tokens.make_verification_token(user)
-    assert services.user_verify_email(token=token).is_verified
+    verified, first_time = services.user_verify_email(token=token)
+    assert verified.is_verified and first_time
     first = User.objects.get(pk=user.pk).email_verified_at
-    services.user_verify_email(token=token)
+    assert services.user_verify_email(token=token) == (verified, False)
     assert User.objects.get(pk=user.pk).email_verified_at == first
 
 
@@ -96,14 +136,3 @@ def test_seed_demo_is_safe_to_run_twice():
     assert demo.check_password("pw-demo-2")
     assert demo.is_staff
     assert demo.email_verified_at <= timezone.now() + timedelta(seconds=1)
-
-
-def test_second_registration_of_an_address_is_refused_cleanly(password):
-    # What the loser of two simultaneous sign-ups sees, after both forms passed.
-    services.user_register(email="race@example.com", password=password, base_url="/")
-    with pytest.raises(services.EmailTaken):
-        services.user_register(
-            email="RACE@example.com", password=password, base_url="/"
-        )
-    assert User.objects.filter(email="race@example.com").count() == 1
-    assert OutgoingEmail.objects.count() == 1

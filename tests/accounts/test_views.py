@@ -9,7 +9,6 @@ from apps.accounts import tokens
 from apps.accounts.models import User
 from apps.notifications.models import OutgoingEmail
 from tests.brokers import use_broker
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,23 +20,104 @@ def signup(client, email, password1, password2=None):
     )
 
 
-def test_signup_logs_in_and_shows_the_welcome_email_live(
+def test_sign_up_says_check_your_email_and_the_link_logs_in(
     client, password, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = signup(client, "new@example.com", password)
+    assert response["Location"] == reverse("accounts:signup_done")
+    page = client.get(response["Location"]).content.decode()
+    assert "Check your email" in page and "new@example.com" in page
+    assert client.get(reverse("accounts:account")).status_code == 302  # Not yet.
+
+    welcome = OutgoingEmail.objects.get(to_address="new@example.com")
+    link = re.search(r"http://testserver(/accounts/verify/\S+/)", welcome.body_text)
+    response = client.get(link[1])
     assert response["Location"] == reverse("accounts:welcome")
     page = client.get(response["Location"]).content.decode()
-    welcome = OutgoingEmail.objects.get(to_address="new@example.com")
+    assert "Your address is verified and you are logged in." in page
     assert 'data-status="succeeded"' in page
     assert reverse("notifications:email_detail", args=[welcome.pk]) in page
 
+    # Only the first click logs in: the link, found later, does not.
+    other = Client()
+    page = other.get(link[1]).content.decode()
+    assert "is verified" in page
+    assert other.get(reverse("accounts:account")).status_code == 302
+
+
+@pytest.mark.parametrize("demo_mode", [False, True])
+def test_sign_up_with_a_taken_address_answers_the_same_without_looking_it_up(
+    user, password, settings, demo_mode
+):
+    """Same answer, same queries, for a taken address and a free one: nothing
+    to time, nothing to tell them apart. The worker looks it up."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.DEMO_MODE = demo_mode
+    answers, queries = [], []
+    for address in (user.email, "free@example.com"):
+        browser = Client()
+        # Published for real (to memory), not run inline as eager tests do.
+        with CaptureQueriesContext(connection) as captured, use_broker("memory://"):
+            response = signup(browser, address, password)
+        answers.append((response.status_code, response["Location"]))
+        queries.append([q["sql"] for q in captured.captured_queries])
+        page = browser.get(response["Location"]).content.decode()
+        assert "Check your email" in page and address in page
+    assert answers[0] == answers[1]
+    assert len(queries[0]) == len(queries[1])
+    assert not any("accounts_user" in sql for sql in queries[0] + queries[1])
+
+
+def test_a_taken_address_gets_a_notice_the_signing_up_browser_cannot_read(
+    client, user, password, settings
+):
+    settings.DEMO_MODE = True
+    signup(client, user.email, password)
+    notice = OutgoingEmail.objects.get(owner=user, template="signup_attempt")
+    assert "already have one" in notice.body_text
+    # The browser that signed up sees nothing: the notice is the owner's.
+    page = client.get(reverse("notifications:mailbox")).content.decode()
+    assert notice.subject not in page
+    url = reverse("notifications:email_detail", args=[notice.pk])
+    assert client.get(url).status_code == 404
+
+
+def test_in_demo_mode_the_signing_up_browser_reads_its_welcome_email(
+    client, password, settings
+):
+    settings.DEMO_MODE = True
+    signup(client, "demo-new@example.com", password)
+    welcome = OutgoingEmail.objects.get(to_address="demo-new@example.com")
+    page = client.get(reverse("notifications:mailbox")).content.decode()
+    assert welcome.subject in page
+    url = reverse("notifications:email_detail", args=[welcome.pk])
+    assert client.get(url).status_code == 200
+    # Another browser does not.
+    assert Client().get(url).status_code == 302
+
+
+def test_a_sign_up_asked_while_the_queue_is_down_says_so_for_every_address(
+    user, password
+):
+    from tests.processes import free_port
+
+    with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        pages = [
+            signup(Client(), address, password)
+            for address in (user.email, "nobody@example.com")
+        ]
+    for page in pages:
+        assert page.status_code == 200
+        assert "We could not take your request just now." in page.content.decode()
+    assert User.objects.count() == 1
+
 
 def test_signup_errors_stand_next_to_their_fields(client, password):
-    UserFactory(email="taken@example.com")
-    page = signup(client, "TAKEN@example.com", password).content.decode()
+    page = signup(client, "not-an-address", password).content.decode()
     assert 'id="id_email_error"' in page
-    assert "An account with this address already exists" in page
 
     page = signup(client, "x@example.com", password, password + "x").content.decode()
     assert 'id="id_password2_error"' in page
@@ -46,7 +126,7 @@ def test_signup_errors_stand_next_to_their_fields(client, password):
     page = signup(client, "y@example.com", "123").content.decode()
     assert 'id="id_password1_error"' in page
     assert "too short" in page
-    assert User.objects.count() == 1
+    assert not User.objects.exists()
 
 
 def test_login_with_the_address_in_any_case(client, user, password):
@@ -65,7 +145,9 @@ def test_logout_is_a_post(client, user):
     assert client.get(reverse("accounts:account")).status_code == 302
 
 
-def test_verify_link_page_says_the_address_is_verified(client, user):
+def test_verify_link_opened_logged_in_says_the_address_is_verified(client, user):
+    # As after "resend the verification email" on the account page.
+    client.force_login(user)
     url = reverse("accounts:verify_email", args=[tokens.make_verification_token(user)])
     response = client.get(url)
     assert response.status_code == 200

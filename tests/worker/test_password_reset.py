@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from apps.notifications.models import OutgoingEmail
 from tests.processes import wait_until
-from tests.worker.test_welcome_email import sent_messages
+from tests.worker.emails import sent_messages
 
 pytestmark = [pytest.mark.worker]
 

@@ -15,7 +15,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.urls import reverse
 from django.utils import timezone
 from kombu import Connection
 
@@ -27,6 +26,7 @@ from apps.orders import services
 from apps.orders.models import Payment
 from tests.processes import CeleryWorker, wait_until
 from tests.smtp import SMTPServer
+from tests.worker.emails import welcome_email_queued
 from tests.worker.payments import (
     FAILS_TWICE,
     SLOW_GATEWAY,
@@ -213,17 +213,13 @@ def test_worker_killed_during_a_retry_wait_is_paid_once_by_a_new_worker(
 
 
 def test_worker_killed_mid_send_delivers_the_welcome_email_once(
-    client, password, start_worker, sweeper, broker
+    start_worker, sweeper, broker
 ):
     # The server holds each connection this long before its greeting: a worker
     # killed meanwhile is connected, and no message can have been accepted.
     with SMTPServer(delay=5) as smtp:
         first = start_worker(EMAIL_URL=smtp.url, concurrency=1)
-        client.post(
-            reverse("accounts:signup"),
-            {"email": "kill@example.com", "password1": password, "password2": password},
-        )
-        welcome = OutgoingEmail.objects.get(to_address="kill@example.com")
+        welcome = welcome_email_queued("kill@example.com")
         wait_until(
             lambda: (
                 smtp.connections == 1

@@ -1,57 +1,78 @@
-"""Sign-up through a real Redis broker and a real `celery worker` process."""
+"""Sign-up through a real Redis broker and a real `celery worker` process:
+the web only enqueues; the worker creates the account and sends the email."""
 
-import email
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.urls import reverse
 
+from apps.accounts.models import User
 from apps.notifications import tasks
 from apps.notifications.models import OutgoingEmail
 from tests.processes import wait_until
+from tests.worker.emails import sent_messages, welcome_email_queued
 
 pytestmark = [pytest.mark.worker]
 
 
-def sent_messages(mail_dir):
-    return [
-        email.message_from_string(line_block)
-        for path in sorted(mail_dir.iterdir())
-        for line_block in path.read_text().split("-" * 79 + "\n")
-        if line_block.strip()
-    ]
-
-
-def test_signup_leads_to_exactly_one_welcome_email(client, celery_worker, password):
+def sign_up(client, address, password):
     response = client.post(
         reverse("accounts:signup"),
-        {"email": "new@example.com", "password1": password, "password2": password},
+        {"email": address, "password1": password, "password2": password},
     )
-    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:signup_done")
+
+
+def test_sign_up_leads_to_one_account_and_one_welcome_email(
+    client, celery_worker, password
+):
+    sign_up(client, "new@example.com", password)
 
     welcome = wait_until(
         lambda: OutgoingEmail.objects.filter(
             to_address="new@example.com", status="succeeded"
         ).first(),
         timeout=15,
-        message="the welcome email was not sent within 15 s",
+        message=f"no welcome email within 15 s:\n{celery_worker.output()}",
     )
     assert welcome.template == "welcome"
     assert welcome.attempts == 1
     assert welcome.sent_at is not None
+    assert User.objects.get(email="new@example.com").check_password(password)
     messages = sent_messages(celery_worker.mail_dir)
     assert [m["To"] for m in messages] == ["new@example.com"]
     assert messages[0]["Subject"] == "Welcome to Jobs Demo"
+    # The password hash never reaches the worker's log.
+    hashed = User.objects.get(email="new@example.com").password
+    assert hashed not in celery_worker.output()
+
+    # Its link finishes signing up.
+    link = re.search(r"http://testserver(/accounts/verify/\S+/)", welcome.body_text)
+    assert client.get(link[1])["Location"] == reverse("accounts:welcome")
 
 
-def test_welcome_task_delivered_many_times_in_parallel_sends_once(
-    client, celery_worker, password
+def test_sign_up_with_a_taken_address_emails_its_owner_instead(
+    client, celery_worker, password, user
 ):
-    client.post(
-        reverse("accounts:signup"),
-        {"email": "twice@example.com", "password1": password, "password2": password},
+    sign_up(client, user.email, "Some-other-passw0rd")
+
+    notice = wait_until(
+        lambda: OutgoingEmail.objects.filter(owner=user, status="succeeded").first(),
+        timeout=15,
+        message=f"the notice was not sent within 15 s:\n{celery_worker.output()}",
     )
-    welcome = OutgoingEmail.objects.get(to_address="twice@example.com")
+    assert notice.template == "signup_attempt"
+    messages = sent_messages(celery_worker.mail_dir)
+    assert [m["Subject"] for m in messages] == [
+        "Someone tried to sign up to Jobs Demo with your address"
+    ]
+    user.refresh_from_db()
+    assert user.check_password(password)
+
+
+def test_welcome_task_delivered_many_times_in_parallel_sends_once(celery_worker):
+    welcome = welcome_email_queued("twice@example.com")
     # The same message published again, several times at once, as a broker
     # redelivery or the sweeper would.
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -3,13 +3,13 @@
 import signal
 
 import pytest
-from django.urls import reverse
 
 from apps.notifications import tasks
 from apps.notifications.models import OutgoingEmail
 from tests.brokers import use_broker
 from tests.processes import wait_until
 from tests.smtp import SMTPServer
+from tests.worker.emails import welcome_email_queued
 
 pytestmark = [pytest.mark.worker]
 
@@ -25,18 +25,8 @@ def worker_with_smtp(start_worker):
         worker.kill()
 
 
-def sign_up(client, password, email):
-    client.post(
-        reverse("accounts:signup"),
-        {"email": email, "password1": password, "password2": password},
-    )
-    return OutgoingEmail.objects.get(to_address=email)
-
-
-def test_warm_shutdown_finishes_the_running_email_and_exits_0(
-    client, password, worker_with_smtp
-):
-    welcome = sign_up(client, password, "term@example.com")
+def test_warm_shutdown_finishes_the_running_email_and_exits_0(worker_with_smtp):
+    welcome = welcome_email_queued("term@example.com")
     wait_until(
         lambda: OutgoingEmail.objects.filter(pk=welcome.pk, status="running").exists(),
         timeout=10,
@@ -50,11 +40,9 @@ def test_warm_shutdown_finishes_the_running_email_and_exits_0(
     assert [m["To"] for m in worker_with_smtp.smtp.messages] == ["term@example.com"]
 
 
-def test_pickled_message_is_refused_and_changes_nothing(
-    client, password, celery_worker, redis_server
-):
+def test_pickled_message_is_refused_and_changes_nothing(celery_worker, redis_server):
     with use_broker("memory://"):  # Sign up without publishing anything.
-        welcome = sign_up(client, password, "pickle@example.com")
+        welcome = welcome_email_queued("pickle@example.com")
     tasks.email_send.apply_async(args=[welcome.pk], serializer="pickle")
 
     wait_until(

@@ -1,0 +1,31 @@
+"""Steps and checks shared by the worker tests that send emails."""
+
+import email
+
+from django.contrib.auth.hashers import make_password
+
+from apps.accounts import services as accounts
+from apps.notifications.models import OutgoingEmail
+from tests.factories import PASSWORD
+
+
+def welcome_email_queued(address: str) -> OutgoingEmail:
+    """What the sign-up task does in a worker, done here: for the tests about
+    sending an email, whose worker should have nothing else to do."""
+    accounts.user_signup_complete(
+        address=address,
+        password_hash=make_password(PASSWORD),
+        email_key=f"welcome:{address}",
+        base_url="http://testserver/",
+    )
+    return OutgoingEmail.objects.get(to_address=address)
+
+
+def sent_messages(mail_dir):
+    """The emails a worker wrote to `mail_dir` (its EMAIL_URL is filemail)."""
+    return [
+        email.message_from_string(line_block)
+        for path in sorted(mail_dir.iterdir())
+        for line_block in path.read_text().split("-" * 79 + "\n")
+        if line_block.strip()
+    ]
