@@ -216,6 +216,11 @@ if HTTPS:
     # client could claim https.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = HTTPS
+# How many proxies in front of gunicorn append to X-Forwarded-For (a TLS
+# proxy, then perhaps a load balancer): the client's address is the one the
+# outermost of them saw. 0 means the connection's own address. Too high a
+# number lets a client pick its address, and with it its own abuse limits.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=1 if HTTPS else 0)
 # Probes call these over plain HTTP from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = HTTPS

@@ -31,11 +31,21 @@ logger = logging.getLogger(__name__)
 
 
 def client_address(request) -> str:
-    """The client's IP address: the connection's, or, behind the TLS proxy
-    that HTTPS=True implies, the last address that proxy added."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if settings.HTTPS and forwarded:
-        return forwarded.split(",")[-1].strip()
+    """The client's IP address: the connection's, or, behind TRUSTED_PROXIES
+    proxies, the one the outermost of them added to X-Forwarded-For.
+
+    Counted from the right: a client can put anything at the left of the
+    header, but each trusted proxy appends the address it saw.
+    """
+    proxies = settings.TRUSTED_PROXIES
+    forwarded = [
+        part.strip()
+        for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if part.strip()
+    ]
+    if proxies and forwarded:
+        # Fewer entries than proxies: it came in past the outer ones.
+        return forwarded[-min(proxies, len(forwarded))]
     return request.META.get("REMOTE_ADDR", "")
 
 

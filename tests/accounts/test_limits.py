@@ -189,3 +189,43 @@ def test_limits_stand_aside_rather_than_fail_when_the_cache_is_down(
         {"email": "up@example.com", "password1": password, "password2": password},
     )
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "proxies, forwarded, expected",
+    [
+        (0, "6.6.6.6", "10.0.0.9"),  # No proxy: the header is the client's lie.
+        (1, "6.6.6.6, 203.0.113.7", "203.0.113.7"),  # The proxy appended the last.
+        (2, "6.6.6.6, 203.0.113.7, 10.0.0.2", "203.0.113.7"),
+        (2, "203.0.113.7", "203.0.113.7"),  # Came in past the outer proxy.
+        (1, "", "10.0.0.9"),
+    ],
+)
+def test_the_client_address_is_the_one_the_outermost_trusted_proxy_saw(
+    rf, settings, proxies, forwarded, expected
+):
+    from apps.core.throttle import client_address
+
+    settings.TRUSTED_PROXIES = proxies
+    request = rf.get("/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_address(request) == expected
+
+
+def test_a_client_cannot_escape_the_login_lockout_by_forging_its_address(
+    client, password, settings
+):
+    settings.TRUSTED_PROXIES = 1
+    settings.AXES_FAILURE_LIMIT = 2
+    for n in range(3):
+        client.post(
+            reverse("accounts:login"),
+            {"username": f"u{n}@example.com", "password": "wrong"},
+            # A new made-up address at the left each time; the proxy's last.
+            HTTP_X_FORWARDED_FOR=f"6.6.6.{n}, 203.0.113.7",
+        )
+    response = client.post(
+        reverse("accounts:login"),
+        {"username": "u9@example.com", "password": "wrong"},
+        HTTP_X_FORWARDED_FOR="6.6.6.99, 203.0.113.7",
+    )
+    assert response.status_code == 429
