@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_celery_beat",
     "django_celery_results",
     "axes",
@@ -393,6 +394,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.orders.tasks.orders_flag_stale",
         "schedule": crontab(minute="*/15"),
     },
+    "delete-old-import-files": {
+        # Daily at 03:30: delete the stored CSV files of imports that ended
+        # IMPORT_FILE_RETENTION_DAYS ago (the imports and orders stay).
+        "task": "apps.orders.tasks.order_imports_clean",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -407,3 +414,16 @@ PAYMENT_GATEWAY_LATENCY = env.float("PAYMENT_GATEWAY_LATENCY", default=0.5)
 PAYMENT_GATEWAY_TIMEOUT = env.float("PAYMENT_GATEWAY_TIMEOUT", default=3.0)
 # Orders awaiting payment longer than this (minutes) are reported to staff.
 ORDER_STALE_AFTER = env.int("ORDER_STALE_AFTER", default=60)
+
+# CSV import of orders (apps.orders.imports)
+
+# Refused at upload: a bigger file (bytes), or more rows.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
+# Days an ended import keeps its stored file (for another look); then beat
+# deletes it.
+IMPORT_FILE_RETENTION_DAYS = env.int("IMPORT_FILE_RETENTION_DAYS", default=7)
+# Rows read before a batch of whole orders is written, with its counts, in
+# one transaction: an attempt cut off resumes after the last batch. Bigger is
+# faster, smaller shows progress (and a cancel) sooner.
+IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=2000)

@@ -39,6 +39,14 @@ def static_files_without_collectstatic(settings):
 
 
 @pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Stored files (imports) go to a folder of the test's own, which the
+    workers it starts are given too."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
 def fresh_cache():
     """Each test starts with no abuse-limit counts (they live in the cache)."""
     from django.core.cache import cache
@@ -74,7 +82,7 @@ def broker(redis_server):
 
 
 @pytest.fixture
-def start_worker(broker, transactional_db, tmp_path):
+def start_worker(broker, transactional_db, tmp_path, media_root):
     """Start real worker processes; stop every one still running at the end.
 
     `start_worker(PAYMENT_GATEWAY_LATENCY="0", concurrency=1)` starts
@@ -92,6 +100,7 @@ def start_worker(broker, transactional_db, tmp_path):
     def start(
         *, concurrency: int = 2, broker_url: str | None = None, **env: str
     ) -> CeleryWorker:
+        env = {"MEDIA_ROOT": str(media_root), **env}
         worker = CeleryWorker(
             broker_url=broker_url or broker.url,
             database_url=database_url(connection.settings_dict),

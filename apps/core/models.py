@@ -42,6 +42,11 @@ class Job(models.Model):
     # update and by a heartbeat every JOB_HEARTBEAT_INTERVAL seconds. A lease
     # that lapses means the worker died: the sweeper hands the job to another.
     lease_seconds = 15
+    # A job that saves its work as it goes (progress with its batches) and
+    # whose next attempt goes on from there: a worker may be stopped under it
+    # (a deploy need not wait for its time limit), since the sweeper hands
+    # it on once its lease lapses, and nothing is done twice.
+    resumable = False
     # Where the owner may cancel the job from. A queued or retrying job is
     # cancelled at once; a running one stops at its next progress checkpoint.
     cancellable_statuses: tuple[str, ...] = ()

@@ -214,8 +214,10 @@ def _claim(
     return True, None
 
 
-def job_progress(job: Job, *, progress: int, stage: str) -> None:
-    """Record how far the running job is; also renews its lease.
+def job_progress(job: Job, *, progress: int, stage: str, **fields) -> None:
+    """Record how far the running job is (and its own `fields`, such as
+    counts); also renews its lease. Called inside the transaction that saves
+    a batch of work, it commits with it: counts and work never disagree.
 
     A progress update is the job's checkpoint: it raises JobCancelled when the
     owner asked to cancel, and JobTakenOver when the row is no longer this
@@ -233,10 +235,13 @@ def job_progress(job: Job, *, progress: int, stage: str) -> None:
             stage=job.stage,
             heartbeat_at=now,
             lease_expires_at=now + timedelta(seconds=job.lease_seconds),
+            **fields,
         )
     )
     if not updated:
         _raise_why_not_ours(job)
+    for name, value in fields.items():
+        setattr(job, name, value)
 
 
 def job_heartbeat(job: Job) -> bool:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.core.models import Job
 
@@ -44,16 +45,34 @@ class Order(models.Model):
     # The order form carries a fresh token; submitting it twice finds the first order.
     checkout_token = models.UUIDField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the customer ordered: now for the order form, the file's date for
+    # an imported order.
+    ordered_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
     # Set once staff have been told the order waits too long for payment.
     flagged_stale_at = models.DateTimeField(null=True, blank=True)
+    # The order's id in the owner's own system, for an imported order: unique
+    # per owner, which is what makes importing a file twice import it once.
+    external_id = models.CharField(max_length=64, blank=True)
+    source_import = models.ForeignKey(
+        "OrderImport",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="orders",
+    )
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-ordered_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "checkout_token"], name="orders_one_order_per_checkout"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "external_id"],
+                condition=~Q(external_id=""),
+                name="orders_one_order_per_external_id",
+            ),
         ]
 
     def __str__(self):
@@ -125,6 +144,76 @@ class Payment(Job):
 
     def __str__(self):
         return f"Payment #{self.pk} for order #{self.order_id}"
+
+
+class OrderImport(Job):
+    """One CSV file of orders, read and imported by a worker in batches.
+
+    The counts are saved with each batch, in the batch's transaction: an
+    attempt that dies resumes after the last saved batch, and the counts
+    always say what is in the database.
+    """
+
+    task_name = "apps.orders.tasks.order_import_run"
+    # A file that fails is a file problem, reported row by row; only a lost
+    # worker makes a second attempt worth it.
+    max_attempts = 3
+    retry_backoff = 5
+    retry_backoff_max = 60
+    # A million rows take minutes; each batch's progress renews the lease.
+    soft_time_limit = 60 * 30
+    time_limit = 60 * 30 + 30
+    # Each batch commits with the counts; the next attempt starts after it.
+    resumable = True
+    cancellable_statuses = (Job.Status.QUEUED, Job.Status.RETRYING, Job.Status.RUNNING)
+    status_template = "orders/imports/_import_status.html"
+
+    file_name = models.CharField(max_length=255)  # As uploaded, for display.
+    file_size = models.PositiveBigIntegerField()
+    # Where the file is stored (default storage), under an unguessable name;
+    # emptied when the file is deleted.
+    stored_file = models.CharField(max_length=200, blank=True)
+    # The file's header row as written, for the rejected rows' CSV.
+    header = models.JSONField(default=list)
+    total_rows = models.PositiveIntegerField(default=0)  # Counted at upload.
+    rows_done = models.PositiveIntegerField(default=0)  # Through the last batch.
+    orders_imported = models.PositiveIntegerField(default=0)
+    orders_skipped = models.PositiveIntegerField(default=0)  # Already there.
+    rows_rejected = models.PositiveIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        verbose_name = "order import"
+
+    def __str__(self):
+        return f"Import #{self.pk} ({self.file_name})"
+
+    @property
+    def rows_per_second(self) -> float | None:
+        """The reading speed of this attempt (rows saved before it count in;
+        only a resumed import reads the start again quickly)."""
+        if not self.started_at or not self.rows_done:
+            return None
+        end = self.finished_at or timezone.now()
+        seconds = (end - self.started_at).total_seconds()
+        return self.rows_done / seconds if seconds >= 0.5 else None
+
+
+class OrderImportRejection(models.Model):
+    """A row an import did not take, with why, as the file had it."""
+
+    order_import = models.ForeignKey(
+        OrderImport, on_delete=models.CASCADE, related_name="rejections"
+    )
+    row_number = models.PositiveIntegerField()  # As a spreadsheet numbers it.
+    reason = models.CharField(max_length=500)
+    values = models.JSONField()
+
+    class Meta:
+        ordering = ["row_number"]
+        indexes = [models.Index(fields=["order_import", "row_number"])]
+
+    def __str__(self):
+        return f"Row {self.row_number}: {self.reason}"
 
 
 class DeadLetterPayment(Payment):

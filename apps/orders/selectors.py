@@ -1,6 +1,6 @@
 from django.db.models import Prefetch, QuerySet
 
-from apps.orders.models import Order, Payment, Product
+from apps.orders.models import Order, OrderImport, Payment, Product
 
 
 def products_for_sale() -> QuerySet[Product]:
@@ -17,3 +17,7 @@ def orders_of(user) -> QuerySet[Order]:
 def order_latest_payment(order: Order) -> Payment | None:
     payments = list(order.payments.all())  # Prefetched newest first.
     return payments[0] if payments else None
+
+
+def order_imports_of(user) -> QuerySet[OrderImport]:
+    return OrderImport.objects.filter(owner=user)

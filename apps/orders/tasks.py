@@ -2,7 +2,8 @@ from celery import shared_task
 
 from apps.core.job_task import job_task
 from apps.orders import services
-from apps.orders.models import Payment
+from apps.orders.imports import services as imports
+from apps.orders.models import OrderImport, Payment
 
 
 # A payment out of attempts is settled with the gateway before it fails: the
@@ -15,3 +16,16 @@ def payment_process(payment: Payment) -> None:
 @shared_task(soft_time_limit=20, time_limit=25)
 def orders_flag_stale() -> int:
     return len(services.orders_flag_stale())
+
+
+# Resumes after the last batch an earlier attempt saved; whatever ends it
+# (out of attempts or time, or a bug) still emails the owner the summary.
+@job_task(OrderImport, give_up=imports.order_import_give_up)
+def order_import_run(order_import: OrderImport) -> None:
+    imports.order_import_run(order_import=order_import)
+
+
+# Idempotent: a run cut short leaves the rest to tomorrow's.
+@shared_task(soft_time_limit=50, time_limit=60)
+def order_imports_clean() -> int:
+    return imports.order_imports_clean()

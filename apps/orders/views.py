@@ -1,21 +1,36 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.orders import forms, selectors, services
 
+ORDERS_PER_PAGE = 50
+
 
 @login_required
 def order_list(request):
-    orders = list(selectors.orders_of(request.user))
+    orders = selectors.orders_of(request.user)
+    # "Open the imported orders", from an import's page.
+    order_import = None
+    if request.GET.get("import", "").isdigit():
+        order_import = get_object_or_404(
+            selectors.order_imports_of(request.user), pk=request.GET["import"]
+        )
+        orders = orders.filter(source_import=order_import)
+    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "orders/order_list.html",
         {
-            "orders": orders,
+            "orders": page.object_list,
+            "page": page,
+            "order_import": order_import,
             # Their badges stay live (core's list-status endpoint).
-            "payments": [p for o in orders if (p := selectors.order_latest_payment(o))],
+            "payments": [
+                p for o in page.object_list if (p := selectors.order_latest_payment(o))
+            ],
         },
     )
 

@@ -60,3 +60,28 @@ function localTimes(root) {
 }
 document.addEventListener("DOMContentLoaded", () => localTimes(document));
 document.addEventListener("htmx:afterSwap", (event) => localTimes(event.detail.elt.parentElement || document));
+
+// A file dropped on a [data-dropzone] goes into the file field inside it, as
+// if picked; the form is then submitted as usual.
+for (const type of ["dragenter", "dragover"]) {
+  document.addEventListener(type, (event) => {
+    const zone = event.target.closest?.("[data-dropzone]");
+    if (!zone) return;
+    event.preventDefault();
+    zone.classList.add("dropzone-over");
+  });
+}
+document.addEventListener("dragleave", (event) => {
+  const zone = event.target.closest?.("[data-dropzone]");
+  if (zone && !zone.contains(event.relatedTarget)) zone.classList.remove("dropzone-over");
+});
+document.addEventListener("drop", (event) => {
+  const zone = event.target.closest?.("[data-dropzone]");
+  if (!zone) return;
+  event.preventDefault();
+  zone.classList.remove("dropzone-over");
+  const input = zone.querySelector("input[type=file]");
+  if (!input || !event.dataTransfer.files.length) return;
+  input.files = event.dataTransfer.files;
+  input.dispatchEvent(new Event("change", { bubbles: true }));
+});

@@ -186,10 +186,17 @@ def test_named_volumes_are_declared(compose, services):
 # Shutdown
 
 
-def longest_task_hard_time_limit() -> float:
+def longest_task_hard_time_limit(*, resumable: bool = False) -> float:
+    """The longest hard time limit of the tasks that cannot be cut off (or,
+    with `resumable`, of the job tasks that can: they go on from their last
+    batch)."""
     autodiscover_modules("tasks")  # As a worker does at start-up.
     default = celery_app.conf.task_time_limit
-    return max(task.time_limit or default for task in celery_app.tasks.values())
+    return max(
+        task.time_limit or default
+        for task in celery_app.tasks.values()
+        if getattr(getattr(task, "model", None), "resumable", False) == resumable
+    )
 
 
 def test_worker_grace_period_outlasts_the_longest_task(services):
@@ -197,6 +204,9 @@ def test_worker_grace_period_outlasts_the_longest_task(services):
     assert longest >= settings.CELERY_TASK_TIME_LIMIT
     # A warm shutdown finishes running tasks; Docker must not SIGKILL first.
     assert seconds(services["worker"]["stop_grace_period"]) > longest
+    # Longer ones save their work in batches and are resumed by the sweeper
+    # once their lease lapses; they must say so, not be cut off unawares.
+    assert longest_task_hard_time_limit(resumable=True) > longest
 
 
 def test_web_grace_period_outlasts_gunicorn_graceful_timeout(services):

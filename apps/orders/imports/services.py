@@ -1,0 +1,283 @@
+"""The CSV import of orders: started by the web, run by a worker in batches.
+
+Follow one import: `order_import_start` (web) checks and stores the file and
+enqueues the job; `order_import_run` (worker, through the job task base)
+streams the stored file, gathers each order's rows, and writes a batch of
+whole orders at a time, with its counts and its rejected rows, in one
+transaction. An attempt that dies resumes after the last batch it saved; an
+order already there (same external id) is skipped by the database.
+"""
+
+import logging
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core import services as jobs
+from apps.notifications import services as notifications
+from apps.orders.imports import loading, rows, upload
+from apps.orders.imports.rows import OrderGroup
+from apps.orders.models import Order, OrderImport, OrderImportRejection, Product
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+
+
+class ImportNotDeletable(Exception):
+    """The import is still running: cancel it first."""
+
+
+@transaction.atomic
+def order_import_start(*, owner, file) -> OrderImport:
+    """Check the uploaded file, store it under an unguessable name, and have
+    a worker import it. Raises upload.FileRefused saying why not."""
+    summary = upload.check_upload(file)
+    stored = default_storage.save(
+        f"imports/{secrets.token_urlsafe(24)}.csv", file, max_length=200
+    )
+    order_import = OrderImport.objects.create(
+        owner=owner,
+        file_name=(file.name or "orders.csv")[:255],
+        file_size=file.size,
+        stored_file=stored,
+        header=summary.header,
+        total_rows=summary.total_rows,
+    )
+    jobs.job_enqueue(order_import)
+    return order_import
+
+
+def order_import_run(*, order_import: OrderImport) -> None:
+    """Import the stored file, resuming after the last saved batch; run by
+    the worker once per attempt."""
+    run = _Run(order_import)
+    try:
+        with default_storage.open(order_import.stored_file, "rb") as file:
+            run.read(file)
+    except (upload.FileRefused, FileNotFoundError) as exc:
+        message = (
+            exc.message
+            if isinstance(exc, upload.FileRefused)
+            else "The stored file is gone, so the import cannot go on."
+        )
+        _end(order_import, failed=message)
+        return
+    _end(order_import)
+
+
+class _Run:
+    """One attempt's pass over the file: groups, batches, and their writing."""
+
+    def __init__(self, order_import: OrderImport):
+        self.order_import = order_import
+        self.columns = upload.columns_of(order_import.header)
+        self.products = {p.sku: p for p in Product.objects.all()}
+        self.groups: list[OrderGroup] = []
+        self.rows_in_batch = 0
+
+    def read(self, file) -> None:
+        # Rows through `last_row` were written by an earlier attempt.
+        last_row = self.order_import.rows_done + 1
+        group = None
+        try:
+            for number, cells in rows.read_rows(file):
+                if number <= last_row:
+                    continue
+                last_row = number
+                try:
+                    line = rows.parse_row(cells, self.columns, self.products)
+                    error = ""
+                except rows.RowInvalid as exc:
+                    line, error = None, exc.message
+                key = rows.external_id_of(cells, self.columns)
+                if group is None or not key or key != group.external_id:
+                    if group is not None:
+                        self._add(group)
+                    group = OrderGroup(key)
+                group.add(number, cells, line, error)
+        except upload.FileRefused as exc:
+            # Keep the whole orders read before the problem; the order being
+            # read may go on past it, so it is not imported.
+            if self.groups:
+                self._write_batch(through_row=self.groups[-1].rows[-1][0])
+            kept = self.order_import.rows_done + 1
+            raise upload.FileRefused(
+                f"{exc.message} The rows up to row {kept:,} were imported; the "
+                "rest were not."
+                if kept > 1
+                else f"{exc.message} Nothing was imported."
+            ) from exc
+        if group is not None:
+            self.groups.append(group)
+        self._write_batch(through_row=last_row)
+
+    def _add(self, group: OrderGroup) -> None:
+        """Take a complete order; write the batch once it is big enough."""
+        self.groups.append(group)
+        self.rows_in_batch += len(group.rows)
+        if self.rows_in_batch >= settings.IMPORT_BATCH_ROWS:
+            self._write_batch(through_row=group.rows[-1][0])
+
+    def _write_batch(self, *, through_row: int) -> None:
+        order_import = self.order_import
+        rejected, orders, seen = [], {}, set()
+        for group in self.groups:
+            if not group.is_valid:
+                rejected += group.rejections()
+            elif group.external_id in seen:
+                rejected += _split_order(group)
+            else:
+                seen.add(group.external_id)
+                orders[group.external_id] = group
+        with transaction.atomic():
+            inserted = loading.orders_write(
+                owner_id=order_import.owner_id,
+                import_id=order_import.pk,
+                orders=[self._new_order(group) for group in orders.values()],
+            )
+            not_inserted = set(orders) - inserted
+            # Already there from this very file: its rows were not together.
+            earlier = set(
+                Order.objects.filter(
+                    owner_id=order_import.owner_id,
+                    external_id__in=not_inserted,
+                    source_import=order_import,
+                ).values_list("external_id", flat=True)
+            )
+            for external_id in earlier:
+                rejected += _split_order(orders[external_id])
+            OrderImportRejection.objects.bulk_create(
+                [
+                    OrderImportRejection(
+                        order_import=order_import,
+                        row_number=number,
+                        reason=reason[:500],
+                        values=cells,
+                    )
+                    for number, cells, reason in rejected
+                ],
+                batch_size=1000,
+            )
+            rows_done = through_row - 1
+            # The batch's checkpoint: fenced (only this attempt may write),
+            # and where a cancel stops the import, this batch rolled back.
+            jobs.job_progress(
+                order_import,
+                progress=min(99, rows_done * 100 // max(order_import.total_rows, 1)),
+                stage=f"Read {rows_done:,} of {order_import.total_rows:,} rows",
+                rows_done=rows_done,
+                orders_imported=order_import.orders_imported + len(inserted),
+                orders_skipped=(
+                    order_import.orders_skipped + len(not_inserted) - len(earlier)
+                ),
+                rows_rejected=order_import.rows_rejected + len(rejected),
+            )
+        logger.info(
+            "Import %s: %s rows read, %s orders imported",
+            order_import.pk,
+            rows_done,
+            order_import.orders_imported,
+        )
+        self.groups, self.rows_in_batch = [], 0
+
+    def _new_order(self, group: OrderGroup) -> loading.NewOrder:
+        lines = [
+            loading.NewLine(
+                product_id=self.products[line.sku].pk,
+                product_name=self.products[line.sku].name,
+                unit_price=line.unit_price or self.products[line.sku].price,
+                quantity=line.quantity,
+            )
+            for line in group.lines
+        ]
+        first = group.lines[0]
+        return loading.NewOrder(
+            external_id=group.external_id,
+            ordered_at=first.ordered_at,
+            status=first.status,
+            total=sum(
+                (ln.unit_price * ln.quantity for ln in lines), Decimal(0)
+            ).quantize(CENT),
+            lines=lines,
+        )
+
+
+def _split_order(group: OrderGroup) -> list:
+    reason = (
+        f"Order {group.external_id!r} appeared earlier in the file: the rows of "
+        "one order must be next to each other. These rows were not imported."
+    )
+    return [(number, cells, reason) for number, cells in group.rows]
+
+
+def _end(order_import: OrderImport, *, failed: str = "") -> None:
+    """End the import, succeeded or failed, and email its owner the summary;
+    one transaction, so the email goes exactly when the import ends."""
+    order_import.refresh_from_db()
+    summary = import_summary(order_import)
+    with transaction.atomic():
+        notifications.email_queue(
+            owner=order_import.owner,
+            template="import_done",
+            context={
+                "order_import": order_import,
+                "failed": failed,
+                "summary": summary,
+                "url": settings.SITE_URL
+                + reverse("orders:import_detail", args=[order_import.pk]),
+            },
+            idempotency_key=f"import_done:{order_import.pk}",
+        )
+        if failed:
+            jobs.job_fail(order_import, message=failed)
+        else:
+            jobs.job_succeed(order_import, stage=summary)
+
+
+def order_import_give_up(order_import: OrderImport, *, message: str, detail=""):
+    """The job's give-up hook: out of attempts, out of time, or a bug."""
+    _end(order_import, failed=message)
+
+
+def import_summary(order_import: OrderImport) -> str:
+    """'1,204 orders imported, 3 already there, 5 rows rejected.'"""
+    return (
+        f"{order_import.orders_imported:,} "
+        f"{'order' if order_import.orders_imported == 1 else 'orders'} imported, "
+        f"{order_import.orders_skipped:,} already there, "
+        f"{order_import.rows_rejected:,} "
+        f"{'row' if order_import.rows_rejected == 1 else 'rows'} rejected."
+    )
+
+
+@transaction.atomic
+def order_import_delete(*, order_import: OrderImport) -> None:
+    """Delete the import, its stored file and its rejected rows; its orders stay."""
+    if not order_import.is_final:
+        raise ImportNotDeletable
+    stored = order_import.stored_file
+    order_import.delete()
+    if stored:
+        transaction.on_commit(lambda: default_storage.delete(stored))
+
+
+def order_imports_clean() -> int:
+    """Delete the stored files of imports that ended more than
+    IMPORT_FILE_RETENTION_DAYS ago; the imports and their orders stay."""
+    cutoff = timezone.now() - timedelta(days=settings.IMPORT_FILE_RETENTION_DAYS)
+    done = 0
+    old = OrderImport.objects.filter(
+        status__in=OrderImport.FINAL_STATUSES, finished_at__lt=cutoff
+    ).exclude(stored_file="")
+    for order_import in old.iterator():
+        default_storage.delete(order_import.stored_file)
+        OrderImport.objects.filter(pk=order_import.pk).update(stored_file="")
+        done += 1
+    return done
