@@ -161,6 +161,7 @@ AXES_CLIENT_IP_CALLABLE = "apps.core.throttle.client_address"
 AXES_LOCKOUT_CALLABLE = "apps.core.throttle.login_locked_out"
 AXES_VERBOSE = False
 RATE_LIMIT_SIGNUP_PER_CLIENT = env("RATE_LIMIT_SIGNUP_PER_CLIENT", default="10/h")
+RATE_LIMIT_SIGNUP_PER_ADDRESS = env("RATE_LIMIT_SIGNUP_PER_ADDRESS", default="3/h")
 RATE_LIMIT_RESET_PER_CLIENT = env("RATE_LIMIT_RESET_PER_CLIENT", default="20/h")
 RATE_LIMIT_RESET_PER_ADDRESS = env("RATE_LIMIT_RESET_PER_ADDRESS", default="3/h")
 RATE_LIMIT_RESEND_PER_CLIENT = env("RATE_LIMIT_RESEND_PER_CLIENT", default="20/h")
@@ -393,6 +394,12 @@ CELERY_BEAT_SCHEDULE = {
         # Every 15 minutes: tell staff about orders stuck awaiting payment.
         "task": "apps.orders.tasks.orders_flag_stale",
         "schedule": crontab(minute="*/15"),
+    },
+    "delete-stale-sign-ups": {
+        # Hourly, on the hour: sign-ups no worker dealt with (a lost message)
+        # go after a day, and their password hashes with them.
+        "task": "apps.accounts.tasks.signup_requests_clean",
+        "schedule": crontab(minute=0),
     },
     "delete-old-import-files": {
         # Daily at 03:30: delete the stored CSV files of imports that ended

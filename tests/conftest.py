@@ -38,6 +38,16 @@ def static_files_without_collectstatic(settings):
     settings.WHITENOISE_USE_FINDERS = True
 
 
+@pytest.fixture
+def clock():
+    """Time stands still until the test moves it (`clock.shift(timedelta)`)."""
+    import time_machine
+    from django.utils import timezone
+
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        yield traveller
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Stored files (imports) go to a folder of the test's own, which the

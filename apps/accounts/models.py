@@ -62,3 +62,33 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """Signed up, but the link in the welcome email was never followed:
+        the account cannot be logged into, and a new sign-up replaces its
+        password (so whoever signed up first cannot keep the address)."""
+        return (
+            not self.is_active
+            and self.email_verified_at is None
+            and self.last_login is None
+        )
+
+
+class SignupRequest(models.Model):
+    """A sign-up as the form took it, until a worker has dealt with it.
+
+    Written for every address alike, so that the web request does the same
+    work whether the address has an account or not; the worker then creates
+    the account, or tells the owner. It carries the password hash to the
+    worker (never through the broker) and is deleted once done.
+    """
+
+    email = models.EmailField()
+    password = models.CharField(max_length=128)  # Hashed.
+    # Also kept in the session that signed up (see tokens.make_signup_token).
+    key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"Sign-up for {self.email}"

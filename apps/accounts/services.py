@@ -1,4 +1,5 @@
 import logging
+import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -14,8 +15,7 @@ from django.utils.timesince import timeuntil
 from kombu.exceptions import KombuError
 
 from apps.accounts import forms, tokens
-from apps.accounts.models import User
-from apps.notifications import selectors as mail
+from apps.accounts.models import SignupRequest, User
 from apps.notifications import services as notifications
 
 logger = logging.getLogger(__name__)
@@ -29,60 +29,127 @@ class VerificationLinkInvalid(Exception):
     """The link is forged, expired, or for an address the account no longer has."""
 
 
-def user_signup_request(
-    *, address: str, password: str, email_key: str, base_url: str
-) -> None:
-    """Have a worker create the account for `address`, or tell its owner.
+class SignupLinkInvalid(Exception):
+    """The sign-up link is forged, expired, or for an address that changed."""
 
-    Like a reset request, the web request only enqueues: whether the address
-    already has an account is never looked up while the person waits, so the
-    answer, and its timing, are the same either way. The password is hashed
-    here (the slow part, and the same work for every address) so that only
-    its hash travels. Raises QueueUnavailable if the queue is down.
+
+def user_signup_request(*, address: str, password: str, base_url: str) -> str:
+    """Have a worker create the account for `address`, or tell its owner;
+    return the sign-up's key, for the session (see tokens.make_signup_token).
+
+    Like a reset request, the web request does the same work for every
+    address: whether it has an account is never looked up while the person
+    waits, so the answer, and its timing, are the same either way. The
+    password is hashed here and travels to the worker in a row, never through
+    the broker. Raises QueueUnavailable if the queue is down.
     """
-    _publish(
-        "apps.accounts.tasks.signup_complete",
-        (address, make_password(password), email_key, base_url),
-        # What Celery logs and django-celery-results stores of the call.
-        argsrepr=repr((address, "<password hash>", email_key, base_url)),
+    signup = SignupRequest.objects.create(
+        email=address, password=make_password(password), key=secrets.token_urlsafe(32)
     )
+    try:
+        _publish("apps.accounts.tasks.signup_complete", (signup.pk, base_url))
+    except QueueUnavailable:
+        signup.delete()
+        raise
+    return signup.key
 
 
-@transaction.atomic
-def user_signup_complete(
-    *, address: str, password_hash: str, email_key: str, base_url: str
-) -> None:
-    """Create the account and queue its welcome email (key `email_key`); if the
-    address has an account already, email its owner that someone tried to
-    sign up with it instead. Run by a worker; safe to run twice."""
-    address = User.objects.normalize_email(address)
-    owner = User.objects.filter(email__iexact=address).first()
-    if owner is None:
-        try:
-            with transaction.atomic():  # A savepoint: a lost race rolls back alone.
-                user = User.objects.create(email=address, password=password_hash)
-        except IntegrityError:  # Another sign-up for the address won the race.
-            owner = User.objects.get(email__iexact=address)
-        else:
+def user_signup_complete(*, signup_id: int, base_url: str) -> None:
+    """Deal with a sign-up; run by a worker, once (the request row goes).
+
+    A free address gets an account that cannot be logged into until the link
+    in its welcome email is followed. An address whose account was never
+    confirmed gets the new password and a new welcome email. An address with
+    an account gets, at most once an hour, an email telling its owner that
+    someone tried to sign up with it.
+    """
+    with transaction.atomic():
+        signup = SignupRequest.objects.select_for_update().filter(pk=signup_id).first()
+        if signup is None:
+            return  # Done already: a redelivered task.
+        user = _signup_account(signup)
+        if user.awaiting_confirmation:
             notifications.email_queue(
                 owner=user,
                 template="welcome",
-                context=_verification_context(user, base_url),
-                idempotency_key=email_key,
+                context=_signup_context(user, signup.key, base_url),
+                idempotency_key=f"welcome:{signup.key}",
             )
-            return
-    if mail.email_exists(idempotency_key=email_key):
-        return  # This very request made the account: the task was redelivered.
-    base_url = base_url.rstrip("/")
-    notifications.email_queue(
-        owner=owner,
-        template="signup_attempt",
-        context={
-            "login_url": base_url + reverse("accounts:login"),
-            "reset_url": base_url + reverse("accounts:password_reset"),
-        },
-        idempotency_key=f"signup_attempt:{email_key}",
-    )
+        elif user.is_active:
+            base_url = base_url.rstrip("/")
+            notifications.email_queue(
+                owner=user,
+                template="signup_attempt",
+                context={
+                    "login_url": base_url + reverse("accounts:login"),
+                    "reset_url": base_url + reverse("accounts:password_reset"),
+                },
+                # One an hour, however many sign-ups try the address: the
+                # owner's inbox, and its hourly email cap, stay theirs.
+                idempotency_key=(
+                    f"signup_attempt:{user.pk}:{timezone.now():%Y-%m-%dT%H}"
+                ),
+            )
+        # A deactivated account is told nothing: it can do nothing about it.
+        signup.delete()
+
+
+def _signup_account(signup: SignupRequest) -> User:
+    """The account for the sign-up's address: made for it (inactive, with the
+    sign-up's password) if there was none or one never confirmed."""
+    address = User.objects.normalize_email(signup.email)
+    user = User.objects.filter(email__iexact=address).first()
+    if user is None:
+        try:
+            with transaction.atomic():  # A savepoint: a lost race rolls back alone.
+                return User.objects.create(
+                    email=address, password=signup.password, is_active=False
+                )
+        except IntegrityError:  # Another sign-up for the address won the race.
+            user = User.objects.get(email__iexact=address)
+    if user.awaiting_confirmation:
+        user.password = signup.password
+        user.save(update_fields=["password"])
+    return user
+
+
+def user_signup_confirm(*, token: str) -> tuple[User, str]:
+    """Activate and verify the account in the sign-up link; confirming twice is
+    fine. Returns the account and the sign-up's key."""
+    user, payload = _signup_link(token)
+    # Only a sign-up never confirmed is activated, never an account staff
+    # deactivated; one UPDATE, so two clicks at once are one confirmation.
+    User.objects.filter(
+        pk=user.pk, is_active=False, email_verified_at=None, last_login=None
+    ).update(is_active=True, email_verified_at=timezone.now())
+    user.refresh_from_db()
+    return user, payload.get("key", "")
+
+
+def user_signup_preview(*, token: str) -> User:
+    """The account a sign-up link is for, without confirming it."""
+    return _signup_link(token)[0]
+
+
+def _signup_link(token: str) -> tuple[User, dict]:
+    try:
+        payload = tokens.read_signup_token(token)
+    except signing.BadSignature as exc:
+        raise SignupLinkInvalid from exc
+    user = User.objects.filter(
+        pk=payload.get("user"), email=payload.get("email")
+    ).first()
+    if user is None or not (user.is_active or user.awaiting_confirmation):
+        raise SignupLinkInvalid
+    return user, payload
+
+
+def signup_requests_clean() -> int:
+    """Delete sign-ups a worker never dealt with (their message was lost),
+    and with them their password hashes, after a day."""
+    cutoff = timezone.now() - timedelta(days=1)
+    deleted, _ = SignupRequest.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 @transaction.atomic
@@ -106,14 +173,14 @@ def password_reset_request(*, address: str, email_key: str, base_url: str) -> No
     _publish("apps.accounts.tasks.password_reset_send", (address, email_key, base_url))
 
 
-def _publish(task_path: str, args: tuple, argsrepr: str | None = None) -> None:
+def _publish(task_path: str, args: tuple) -> None:
     # Published at once, not after commit: no row is written for it, so a
     # worker cannot come too early, and a broker that is down can be told to
     # the person now, rather than the request being lost without a word.
     # (By its path, as apps.core does for job tasks: tasks.py imports this.)
     task = import_string(task_path)
     try:
-        task.apply_async(args, argsrepr=argsrepr)
+        task.apply_async(args)
     except (KombuError, OSError) as exc:
         logger.warning("Broker unavailable: %s was not queued", task_path)
         raise QueueUnavailable from exc
@@ -131,11 +198,8 @@ def password_reset_send(*, address: str, email_key: str, base_url: str) -> None:
     form.save(domain_override=url.netloc, use_https=url.scheme == "https")
 
 
-def user_verify_email(*, token: str) -> tuple[User, bool]:
-    """Mark the address in the signed token verified; verifying twice is fine.
-
-    Returns the user and whether this was the first time.
-    """
+def user_verify_email(*, token: str) -> User:
+    """Mark the address in the signed token verified; verifying twice is fine."""
     try:
         payload = tokens.read_verification_token(token)
     except signing.BadSignature as exc:
@@ -145,14 +209,10 @@ def user_verify_email(*, token: str) -> tuple[User, bool]:
     ).first()
     if user is None:
         raise VerificationLinkInvalid
-    # One UPDATE that only the first click wins, even two at once.
-    first_time = bool(
-        User.objects.filter(pk=user.pk, email_verified_at=None).update(
-            email_verified_at=timezone.now()
-        )
-    )
-    user.refresh_from_db(fields=["email_verified_at"])
-    return user, first_time
+    if user.email_verified_at is None:
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at"])
+    return user
 
 
 # Published in the README: seed_demo runs only in demo mode.
@@ -171,6 +231,18 @@ def user_seed_demo(*, email: str, password: str, is_staff: bool = False) -> User
     user.set_password(password)
     user.save()
     return user
+
+
+def _signup_context(user: User, key: str, base_url: str) -> dict:
+    token = tokens.make_signup_token(user, key=key)
+    now = timezone.now()
+    return {
+        "verify_url": base_url.rstrip("/")
+        + reverse("accounts:signup_confirm", args=[token]),
+        "valid_for": timeuntil(
+            now + timedelta(seconds=settings.EMAIL_VERIFICATION_MAX_AGE), now
+        ),
+    }
 
 
 def _verification_context(user: User, base_url: str) -> dict:

@@ -23,15 +23,14 @@ def password_reset_send(address: str, email_key: str, base_url: str) -> None:
 
 
 # Sign-up is decided here for the same reason: the page says "check your
-# inbox" whether the address is new or taken, and only its owner's inbox
+# email" whether the address is new or taken, and only its owner's inbox
 # learns which (a welcome email, or "someone tried to sign up as you").
+# Idempotent: the sign-up's row goes with the email's queueing.
 @shared_task(soft_time_limit=20, time_limit=25, **DATABASE_AWAY)
-def signup_complete(
-    address: str, password_hash: str, email_key: str, base_url: str
-) -> None:
-    services.user_signup_complete(
-        address=address,
-        password_hash=password_hash,
-        email_key=email_key,
-        base_url=base_url,
-    )
+def signup_complete(signup_id: int, base_url: str) -> None:
+    services.user_signup_complete(signup_id=signup_id, base_url=base_url)
+
+
+@shared_task(soft_time_limit=20, time_limit=25)
+def signup_requests_clean() -> int:
+    return services.signup_requests_clean()

@@ -1,4 +1,5 @@
-"""Signed, expiring tokens for the email verification link."""
+"""Signed, expiring tokens for the links in emails: verifying an address, and
+finishing a sign-up."""
 
 from django.conf import settings
 from django.core import signing
@@ -14,3 +15,21 @@ def make_verification_token(user) -> str:
 def read_verification_token(token: str) -> dict:
     """Return the signed payload; raise signing.BadSignature if invalid or expired."""
     return signing.loads(token, salt=SALT, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
+
+
+SIGNUP_SALT = "accounts.signup"
+
+
+def make_signup_token(user, *, key: str) -> str:
+    # `key` is the sign-up's, also kept in the session that signed up: only
+    # that browser is logged in by the link.
+    return signing.dumps(
+        {"user": user.pk, "email": user.email, "key": key}, salt=SIGNUP_SALT
+    )
+
+
+def read_signup_token(token: str) -> dict:
+    """Return the signed payload; raise signing.BadSignature if invalid or expired."""
+    return signing.loads(
+        token, salt=SIGNUP_SALT, max_age=settings.EMAIL_VERIFICATION_MAX_AGE
+    )

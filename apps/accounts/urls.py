@@ -8,6 +8,7 @@ app_name = "accounts"
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("signup/done/", views.signup_done, name="signup_done"),
+    path("signup/confirm/<str:token>/", views.signup_confirm, name="signup_confirm"),
     path("welcome/", views.welcome, name="welcome"),
     path("", views.account, name="account"),
     path("verify/resend/", views.resend_verification, name="resend_verification"),

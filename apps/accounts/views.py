@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from apps.accounts import forms, services
@@ -17,23 +18,29 @@ from apps.notifications import services as notifications
 
 QUEUE_DOWN = "We could not take your request just now. Please try again in a minute."
 
-# The address a sign-up was asked for, for the "check your inbox" page.
+# What the "check your email" page and the sign-up link need of the sign-up
+# this browser made: its address, and its key (the link logs in only the
+# browser holding it).
 SIGNUP_ADDRESS = "signup_address"
+SIGNUP_KEY = "signup_key"
 
 
-@throttle("signup", by_client("RATE_LIMIT_SIGNUP_PER_CLIENT"))
+@sensitive_post_parameters("password1", "password2")
+@throttle(
+    "signup",
+    by_post("email", "RATE_LIMIT_SIGNUP_PER_ADDRESS"),
+    by_client("RATE_LIMIT_SIGNUP_PER_CLIENT"),
+)
 def signup(request):
     if request.user.is_authenticated:
         return redirect("accounts:welcome")
     form = forms.SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         address = form.cleaned_data["email"]
-        email_key = f"welcome:{uuid4()}"
         try:
-            services.user_signup_request(
+            key = services.user_signup_request(
                 address=address,
                 password=form.cleaned_data["password1"],
-                email_key=email_key,
                 base_url=request.build_absolute_uri("/"),
             )
         except services.QueueUnavailable:
@@ -41,10 +48,12 @@ def signup(request):
         else:
             if settings.DEMO_MODE:
                 # The welcome email, if the address was free; an address
-                # that has an account already gets an email its owner alone
-                # reads.
-                notifications.mailbox_share(request.session, idempotency_key=email_key)
+                # with an account gets an email its owner alone reads.
+                notifications.mailbox_share(
+                    request.session, idempotency_key=f"welcome:{key}"
+                )
             request.session[SIGNUP_ADDRESS] = address
+            request.session[SIGNUP_KEY] = key
             return redirect("accounts:signup_done")
     return render(request, "accounts/signup.html", {"form": form})
 
@@ -56,6 +65,28 @@ def signup_done(request):
         "accounts/signup_done.html",
         {"address": request.session.get(SIGNUP_ADDRESS, "")},
     )
+
+
+def signup_confirm(request, token):
+    """The welcome email's link: a page with a button, so that a mail scanner
+    opening the link confirms nothing; the button confirms the address and,
+    in the browser that signed up, logs in."""
+    try:
+        if request.method != "POST":
+            user = services.user_signup_preview(token=token)
+            return render(request, "accounts/signup_confirm.html", {"account": user})
+        user, key = services.user_signup_confirm(token=token)
+    except services.SignupLinkInvalid:
+        return render(
+            request, "accounts/verify_failed.html", {"signup": True}, status=400
+        )
+    signed_up_here = key and request.session.get(SIGNUP_KEY) == key
+    if signed_up_here and (
+        not request.user.is_authenticated or request.user.pk == user.pk
+    ):
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("accounts:welcome")
+    return render(request, "accounts/verified.html", {"verified_user": user})
 
 
 @login_required
@@ -92,15 +123,9 @@ def resend_verification(request):
 
 def verify_email(request, token):
     try:
-        user, first_time = services.user_verify_email(token=token)
+        user = services.user_verify_email(token=token)
     except services.VerificationLinkInvalid:
         return render(request, "accounts/verify_failed.html", status=400)
-    if first_time and not request.user.is_authenticated:
-        # The link in the welcome email finishes signing up. Only the first
-        # click logs in: a link found later in an old inbox does not.
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        request.session.pop(SIGNUP_ADDRESS, None)
-        return redirect("accounts:welcome")
     return render(request, "accounts/verified.html", {"verified_user": user})
 
 

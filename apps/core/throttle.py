@@ -44,7 +44,9 @@ def client_address(request) -> str:
         if part.strip()
     ]
     if proxies and forwarded:
-        # Fewer entries than proxies: it came in past the outer ones.
+        # Fewer entries than proxies: the leftmost is the outermost hop
+        # there was. (A client that can reach past a proxy can forge the
+        # header anyway: the README says never to allow that.)
         return forwarded[-min(proxies, len(forwarded))]
     return request.META.get("REMOTE_ADDR", "")
 

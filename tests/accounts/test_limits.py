@@ -4,22 +4,14 @@ address (apps.core.throttle, django-axes). Time is moved, never slept."""
 from datetime import timedelta
 
 import pytest
-import time_machine
 from django.test import Client, TestCase
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.notifications import services as mail
 from apps.notifications.models import OutgoingEmail
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(timezone.now(), tick=False) as traveller:
-        yield traveller
 
 
 def log_in(client, username, password):
@@ -116,6 +108,26 @@ def test_sign_ups_from_one_client_are_limited(client, password, settings, clock)
         {"email": "n3@example.com", "password1": password, "password2": password},
     )
     assert response.status_code == 429
+
+
+def test_sign_ups_for_one_address_are_limited_whatever_the_client(
+    user, password, settings
+):
+    """Each sign-up for a taken address may email its owner: many clients
+    must not fill the owner's inbox (and hourly cap) with them."""
+    settings.RATE_LIMIT_SIGNUP_PER_ADDRESS = "2/h"
+    answers = [
+        Client(REMOTE_ADDR=f"10.0.1.{n}")
+        .post(
+            reverse("accounts:signup"),
+            {"email": address, "password1": password, "password2": password},
+        )
+        .status_code
+        for n, address in enumerate([user.email, user.email.upper(), user.email])
+    ]
+    assert answers == [302, 302, 429]
+    # However many got through, the owner hears of it once an hour.
+    assert OutgoingEmail.objects.filter(template="signup_attempt").count() == 1
 
 
 def test_resending_the_verification_email_is_limited_per_account(

@@ -1,95 +1,147 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password
 from django.core import mail, signing
 from django.utils import timezone
 
 from apps.accounts import services, tokens
-from apps.accounts.models import User
+from apps.accounts.models import SignupRequest, User
 from apps.notifications.models import OutgoingEmail
+from tests.brokers import use_broker
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 BASE_URL = "http://testserver/"
 
 
-def complete(address, password, key="welcome:k1"):
-    services.user_signup_complete(
-        address=address,
-        password_hash=make_password(password),
-        email_key=key,
-        base_url=BASE_URL,
-    )
+def request_signup(address, password=PASSWORD) -> SignupRequest:
+    """Sign up as the web does; its message is published, not run inline."""
+    with use_broker("memory://"):
+        key = services.user_signup_request(
+            address=address, password=password, base_url=BASE_URL
+        )
+    signup = SignupRequest.objects.get(key=key)
+    assert signup.password != password and check_password(password, signup.password)
+    return signup
 
 
-def test_a_free_address_gets_an_account_and_one_welcome_email_after_commit(
+def complete(address, password=PASSWORD) -> str:
+    """Sign up, then run the worker's part; the sign-up's key."""
+    signup = request_signup(address, password)
+    services.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
+    return signup.key
+
+
+def test_a_free_address_gets_an_account_closed_until_its_link_is_followed(
     password, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        complete("Ada@Example.com", password)
+        key = complete("Ada@Example.com", password)
     user = User.objects.get()
     assert user.email == "ada@example.com"
     assert user.check_password(password)
-    assert not user.is_verified
+    assert not user.is_active and user.awaiting_confirmation
+    assert not SignupRequest.objects.exists()  # Its password hash with it.
     welcome = OutgoingEmail.objects.get(owner=user)
     assert welcome.template == "welcome"
-    assert welcome.idempotency_key == "welcome:k1"
+    assert welcome.idempotency_key == f"welcome:{key}"
     assert welcome.status == "succeeded"
-    assert "http://testserver/accounts/verify/" in welcome.body_text
-    assert "http://testserver/accounts/verify/" in welcome.body_html
+    assert "http://testserver/accounts/signup/confirm/" in welcome.body_text
+    assert "http://testserver/accounts/signup/confirm/" in welcome.body_html
     assert "The link works for 3\xa0days." in welcome.body_text
     assert [m.to for m in mail.outbox] == [["ada@example.com"]]
     assert mail.outbox[0].alternatives[0].mimetype == "text/html"
 
+    token = welcome.body_text.split("/accounts/signup/confirm/")[1].split("/")[0]
+    confirmed, signed_key = services.user_signup_confirm(token=token)
+    assert confirmed.is_active and confirmed.is_verified
+    assert signed_key == key
+    assert services.user_signup_confirm(token=token)[0] == confirmed  # Twice: fine.
 
-def test_a_taken_address_tells_its_owner_and_changes_nothing(
-    user, password, django_capture_on_commit_callbacks
+
+def test_a_taken_address_tells_its_owner_once_an_hour_and_changes_nothing(
+    user, django_capture_on_commit_callbacks
 ):
     before = user.password
     with django_capture_on_commit_callbacks(execute=True):
         complete(user.email.upper(), "another-Pa55word")
+        complete(user.email, "yet-another-Pa55word")
     user.refresh_from_db()
     assert user.password == before
     assert User.objects.count() == 1
-    notice = OutgoingEmail.objects.get()
+    notice = OutgoingEmail.objects.get()  # One, for both.
     assert (notice.owner, notice.template) == (user, "signup_attempt")
     assert notice.subject == ("Someone tried to sign up to Jobs Demo with your address")
     assert "http://testserver/accounts/login/" in notice.body_text
     assert "http://testserver/accounts/password/reset/" in notice.body_html
     assert [m.to for m in mail.outbox] == [[user.email]]
+    assert not SignupRequest.objects.exists()
+
+
+def test_a_second_sign_up_before_the_first_is_confirmed_replaces_its_password():
+    # Whoever signs up first with someone else's address cannot keep it.
+    complete("victim@example.com", "attacker-Pa55word")
+    complete("victim@example.com", "victims-own-Pa55word")
+    user = User.objects.get()
+    assert user.check_password("victims-own-Pa55word")
+    assert OutgoingEmail.objects.filter(template="welcome").count() == 2
+
+
+def test_a_deactivated_account_is_neither_told_nor_reopened(user):
+    User.objects.filter(pk=user.pk).update(is_active=False, last_login=timezone.now())
+    complete(user.email, "another-Pa55word")
+    assert not OutgoingEmail.objects.exists()
+    user.refresh_from_db()
+    assert not user.is_active and user.check_password(PASSWORD)
 
 
 def test_a_redelivered_sign_up_sends_nothing_twice(password):
-    complete("a@example.com", password)
-    complete("a@example.com", password)  # The same message, delivered again.
+    signup = request_signup("a@example.com", password)
+    services.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
+    services.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
     assert User.objects.count() == 1
-    assert list(OutgoingEmail.objects.values_list("template", flat=True)) == ["welcome"]
-    complete("a@example.com", password, key="welcome:k2")  # A second sign-up.
-    complete("a@example.com", password, key="welcome:k2")
-    assert sorted(OutgoingEmail.objects.values_list("template", flat=True)) == [
-        "signup_attempt",
-        "welcome",
-    ]
+    assert OutgoingEmail.objects.count() == 1
 
 
-def test_the_loser_of_two_simultaneous_sign_ups_tells_the_owner(password, monkeypatch):
+def test_the_loser_of_two_simultaneous_sign_ups_finds_the_winners_account(
+    password, monkeypatch
+):
     # Both tasks looked the address up before either had created it.
-    User.objects.create(email="race@example.com")
+    User.objects.create(email="race@example.com", is_active=False)
     real_filter = User.objects.filter
     monkeypatch.setattr(User.objects, "filter", lambda *a, **kw: real_filter(pk=None))
     complete("RACE@example.com", password)
     monkeypatch.undo()
-    assert User.objects.filter(email="race@example.com").count() == 1
-    assert OutgoingEmail.objects.get().template == "signup_attempt"
+    user = User.objects.get(email="race@example.com")
+    assert user.check_password(password)  # Still unconfirmed: ours now.
+    assert OutgoingEmail.objects.get().template == "welcome"
+
+
+def test_sign_ups_no_worker_dealt_with_go_after_a_day(password, clock):
+    request_signup("a@example.com", password)  # Its message is lost.
+    assert services.signup_requests_clean() == 0
+    clock.shift(timedelta(days=1, seconds=1))
+    assert services.signup_requests_clean() == 1
+    assert not SignupRequest.objects.exists()
+
+
+def test_a_forged_or_expired_sign_up_link_is_refused(settings):
+    with pytest.raises(services.SignupLinkInvalid):
+        services.user_signup_confirm(token="nonsense")
+    complete("b@example.com")
+    token = tokens.make_signup_token(User.objects.get(), key="k")
+    settings.EMAIL_VERIFICATION_MAX_AGE = -1
+    with pytest.raises(services.SignupLinkInvalid):
+        services.user_signup_preview(token=token)
 
 
 def test_verification_link_marks_the_address_verified_and_can_be_reused(user):
     User.objects.filter(pk=user.pk).update(email_verified_at=None)
     token = tokens.make_verification_token(user)
-    verified, first_time = services.user_verify_email(token=token)
-    assert verified.is_verified and first_time
+    assert services.user_verify_email(token=token).is_verified
     first = User.objects.get(pk=user.pk).email_verified_at
-    assert services.user_verify_email(token=token) == (verified, False)
+    services.user_verify_email(token=token)
     assert User.objects.get(pk=user.pk).email_verified_at == first
 
 

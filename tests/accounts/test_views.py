@@ -13,6 +13,12 @@ from tests.brokers import use_broker
 pytestmark = pytest.mark.django_db
 
 
+def log_in(client, email, password):
+    return client.post(
+        reverse("accounts:login"), {"username": email, "password": password}
+    )
+
+
 def signup(client, email, password1, password2=None):
     return client.post(
         reverse("accounts:signup"),
@@ -20,7 +26,14 @@ def signup(client, email, password1, password2=None):
     )
 
 
-def test_sign_up_says_check_your_email_and_the_link_logs_in(
+def confirm_link(address) -> str:
+    welcome = OutgoingEmail.objects.get(to_address=address, template="welcome")
+    return re.search(
+        r"http://testserver(/accounts/signup/confirm/\S+/)", welcome.body_text
+    )[1]
+
+
+def test_sign_up_says_check_your_email_and_the_confirmed_link_logs_in(
     client, password, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
@@ -28,22 +41,44 @@ def test_sign_up_says_check_your_email_and_the_link_logs_in(
     assert response["Location"] == reverse("accounts:signup_done")
     page = client.get(response["Location"]).content.decode()
     assert "Check your email" in page and "new@example.com" in page
-    assert client.get(reverse("accounts:account")).status_code == 302  # Not yet.
+    # Not open before its link is followed.
+    assert log_in(Client(), "new@example.com", password).status_code == 200
 
-    welcome = OutgoingEmail.objects.get(to_address="new@example.com")
-    link = re.search(r"http://testserver(/accounts/verify/\S+/)", welcome.body_text)
-    response = client.get(link[1])
+    link = confirm_link("new@example.com")
+    # Opening the link (a mail scanner does) confirms nothing: a button does.
+    page = client.get(link).content.decode()
+    assert "Confirm my address" in page
+    assert not User.objects.get(email="new@example.com").is_active
+    response = client.post(link)
     assert response["Location"] == reverse("accounts:welcome")
     page = client.get(response["Location"]).content.decode()
     assert "Your address is verified and you are logged in." in page
     assert 'data-status="succeeded"' in page
+    welcome = OutgoingEmail.objects.get(to_address="new@example.com")
     assert reverse("notifications:email_detail", args=[welcome.pk]) in page
+    assert log_in(Client(), "new@example.com", password).status_code == 302
 
-    # Only the first click logs in: the link, found later, does not.
+
+def test_the_link_logs_in_only_the_browser_that_signed_up(client, password):
+    signup(client, "mine@example.com", password)
+    link = confirm_link("mine@example.com")
+    # Sent to someone else (login CSRF), or opened on another device.
     other = Client()
-    page = other.get(link[1]).content.decode()
-    assert "is verified" in page
+    page = other.post(link).content.decode()
+    assert "mine@example.com is verified" in page
     assert other.get(reverse("accounts:account")).status_code == 302
+    assert User.objects.get(email="mine@example.com").is_active
+
+
+def test_logging_in_right_after_signing_up_tells_free_from_taken_nothing(
+    user, password
+):
+    answers = []
+    for address in (user.email, "free@example.com"):
+        browser = Client()
+        signup(browser, address, "Probe-passw0rd-1")
+        answers.append(log_in(browser, address, "Probe-passw0rd-1").status_code)
+    assert answers == [200, 200]
 
 
 @pytest.mark.parametrize("demo_mode", [False, True])
@@ -102,6 +137,7 @@ def test_in_demo_mode_the_signing_up_browser_reads_its_welcome_email(
 def test_a_sign_up_asked_while_the_queue_is_down_says_so_for_every_address(
     user, password
 ):
+    from apps.accounts.models import SignupRequest
     from tests.processes import free_port
 
     with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
@@ -113,6 +149,7 @@ def test_a_sign_up_asked_while_the_queue_is_down_says_so_for_every_address(
         assert page.status_code == 200
         assert "We could not take your request just now." in page.content.decode()
     assert User.objects.count() == 1
+    assert not SignupRequest.objects.exists()
 
 
 def test_signup_errors_stand_next_to_their_fields(client, password):

@@ -3,17 +3,16 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.hashers import make_password
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.accounts import services as accounts
 from apps.core import services as jobs
 from apps.core import sweeper
 from apps.notifications.models import OutgoingEmail
 from tests.brokers import use_broker
 from tests.processes import free_port
+from tests.worker.emails import welcome_email_queued
 
 
 @pytest.fixture
@@ -30,16 +29,14 @@ def test_a_welcome_email_queued_while_the_broker_is_down_waits_for_it(
     # The sign-up task ran; the broker went away before the email's own task
     # could be published.
     with django_capture_on_commit_callbacks(execute=True):
-        accounts.user_signup_complete(
-            address="down@example.com",
-            password_hash=make_password(password),
-            email_key="welcome:down",
-            base_url="http://testserver/",
-        )
-    email = OutgoingEmail.objects.get(to_address="down@example.com")
+        email = welcome_email_queued("down@example.com")
+    email.refresh_from_db()
     assert email.status == "queued"
     assert email.stage == jobs.WAITING_FOR_BROKER
 
+    # Its owner, having followed its link, is on the welcome page.
+    email.owner.is_active = True
+    email.owner.save()
     client.force_login(email.owner)
     page = client.get(reverse("accounts:welcome"))
     assert jobs.WAITING_FOR_BROKER in page.content.decode()

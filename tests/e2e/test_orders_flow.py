@@ -327,7 +327,7 @@ def test_at_390_px_every_table_cell_keeps_its_column_label(
     row = page.get_by_role("row").filter(has_text=f"Order #{order.pk}")
     assert [label_of(c) for c in row.get_by_role("cell").all()] == [
         "Order",
-        "Placed",
+        "Ordered",
         "Total",
         "Order status",
         "Payment",

@@ -5,6 +5,7 @@ import email
 from django.contrib.auth.hashers import make_password
 
 from apps.accounts import services as accounts
+from apps.accounts.models import SignupRequest
 from apps.notifications.models import OutgoingEmail
 from tests.factories import PASSWORD
 
@@ -12,12 +13,10 @@ from tests.factories import PASSWORD
 def welcome_email_queued(address: str) -> OutgoingEmail:
     """What the sign-up task does in a worker, done here: for the tests about
     sending an email, whose worker should have nothing else to do."""
-    accounts.user_signup_complete(
-        address=address,
-        password_hash=make_password(PASSWORD),
-        email_key=f"welcome:{address}",
-        base_url="http://testserver/",
+    signup = SignupRequest.objects.create(
+        email=address, password=make_password(PASSWORD), key=address
     )
+    accounts.user_signup_complete(signup_id=signup.pk, base_url="http://testserver/")
     return OutgoingEmail.objects.get(to_address=address)
 
 
