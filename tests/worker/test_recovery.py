@@ -23,10 +23,11 @@ from apps.core.models import Job
 from apps.core.sweeper import RETRY_WAITING_FOR_WORKER, WORKER_LOST
 from apps.notifications.models import OutgoingEmail
 from apps.orders import services
-from apps.orders.models import Payment
+from apps.orders.models import Order, OrderImport, OrderLine, Payment
 from tests.processes import CeleryWorker, wait_until
 from tests.smtp import SMTPServer
 from tests.worker.emails import welcome_email_queued
+from tests.worker.imports import import_started
 from tests.worker.payments import (
     FAILS_TWICE,
     SLOW_GATEWAY,
@@ -251,3 +252,37 @@ def test_worker_killed_mid_send_delivers_the_welcome_email_once(
         assert len(smtp.messages) == 1
         assert smtp.connections == 2
         new.kill()  # Before the SMTP server closes.
+
+
+def test_worker_killed_mid_import_is_resumed_and_imports_each_order_once(
+    user, start_worker, sweeper, broker
+):
+    # Small batches: many checkpoints, so the kill lands between two.
+    first = start_worker(IMPORT_BATCH_ROWS="200", concurrency=1)
+    order_import = import_started(user, 20_000)
+    wait_until(
+        lambda: OrderImport.objects.filter(
+            pk=order_import.pk, status="running", rows_done__gte=2_000
+        ).exists(),
+        timeout=60,
+        interval=0.01,
+        message=f"the import did not get going:\n{first.output()}",
+    )
+    first.kill()
+    recovery = Recovery(order_import)
+    killed_at_row = OrderImport.objects.get(pk=order_import.pk).rows_done
+    assert killed_at_row < 20_000, "the import ended before the kill"
+    new = start_worker(IMPORT_BATCH_ROWS="200", concurrency=1)
+
+    seconds = recovery.until_final(new)
+    print(f"recovered in {seconds:.1f} s; the kill came after row {killed_at_row}")
+    assert seconds < RECOVERY_BUDGET
+    order_import.refresh_from_db()
+    assert order_import.status == "succeeded", order_import.error_message
+    assert outcomes(order_import) == [(1, "interrupted"), (2, "succeeded")]
+    # Each order once, and the counts say what the database holds.
+    assert Order.objects.filter(owner=user).count() == 10_000
+    assert OrderLine.objects.filter(order__owner=user).count() == 20_000
+    assert (order_import.orders_imported, order_import.orders_skipped) == (10_000, 0)
+    assert order_import.rows_done == 20_000
+    assert swept(new, order_import) == 1
