@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 # How many decimals each unit deserves: finer would only show noise.
-DECIMALS = {"us": 1, "ms": 2, "tasks/s": 0, "jobs/s": 0}
+DECIMALS = {"us": 1, "ms": 2, "tasks/s": 0, "jobs/s": 0, "rows/s": 0, "s": 2, "MB": 1}
 
 
 def row(name: str, figures: dict[str, float], unit: str, *, lower_is_better):

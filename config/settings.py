@@ -424,8 +424,9 @@ ORDER_STALE_AFTER = env.int("ORDER_STALE_AFTER", default=60)
 
 # CSV import of orders (apps.orders.imports)
 
-# Refused at upload: a bigger file (bytes), or more rows.
-IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+# Refused at upload: a bigger file (bytes; a million rows of orders take
+# about 40 MB), or more rows.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
 # Days an ended import keeps its stored file (for another look); then beat
 # deletes it.
@@ -433,4 +434,4 @@ IMPORT_FILE_RETENTION_DAYS = env.int("IMPORT_FILE_RETENTION_DAYS", default=7)
 # Rows read before a batch of whole orders is written, with its counts, in
 # one transaction: an attempt cut off resumes after the last batch. Bigger is
 # faster, smaller shows progress (and a cancel) sooner.
-IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=2000)
+IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=5000)

@@ -3,6 +3,7 @@ checked on its own (`parse_row`), and the rows of one order gathered
 (`OrderGroup`). Nothing here touches the database."""
 
 import csv
+import functools
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -171,6 +172,15 @@ def parse_when(raw: str) -> datetime:
     read in the site's time zone."""
     if not raw:
         raise ValueError("ordered_at is empty")
+    when = _parsed_when(raw)
+    if when > timezone.now() + timedelta(days=1):
+        raise ValueError(f"ordered_at {raw!r} is in the future")
+    return when
+
+
+# Most files repeat a few dates thousands of times: parse each once.
+@functools.lru_cache(maxsize=4096)
+def _parsed_when(raw: str) -> datetime:
     try:
         if len(raw) <= 10:
             when = datetime.combine(date.fromisoformat(raw), time())
@@ -181,11 +191,7 @@ def parse_when(raw: str) -> datetime:
             f"ordered_at {raw!r} is not an ISO 8601 date or date-time, like "
             "2024-05-31 or 2024-05-31T14:30:00+02:00"
         ) from None
-    if timezone.is_naive(when):
-        when = timezone.make_aware(when)
-    if when > timezone.now() + timedelta(days=1):
-        raise ValueError(f"ordered_at {raw!r} is in the future")
-    return when
+    return timezone.make_aware(when) if timezone.is_naive(when) else when
 
 
 @dataclass
