@@ -42,6 +42,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     date_joined = models.DateTimeField(default=timezone.now)
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Signed up, but the link in the welcome email not yet confirmed: the
+    # account cannot be logged into, and a new sign-up replaces its password
+    # (whoever signed up first does not keep the address). Never inferred
+    # from is_active: an account staff deactivated stays closed.
+    awaiting_confirmation = models.BooleanField(default=False)
 
     objects = UserManager()
 
@@ -62,17 +67,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_verified(self) -> bool:
         return self.email_verified_at is not None
-
-    @property
-    def awaiting_confirmation(self) -> bool:
-        """Signed up, but the link in the welcome email was never followed:
-        the account cannot be logged into, and a new sign-up replaces its
-        password (so whoever signed up first cannot keep the address)."""
-        return (
-            not self.is_active
-            and self.email_verified_at is None
-            and self.last_login is None
-        )
 
 
 class SignupRequest(models.Model):

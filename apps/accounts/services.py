@@ -12,10 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.timesince import timeuntil
+from django.views.decorators.debug import sensitive_variables
 from kombu.exceptions import KombuError
 
 from apps.accounts import forms, tokens
 from apps.accounts.models import SignupRequest, User
+from apps.notifications import selectors as mail
 from apps.notifications import services as notifications
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,16 @@ class SignupLinkInvalid(Exception):
     """The sign-up link is forged, expired, or for an address that changed."""
 
 
+class SignupLinkStale(SignupLinkInvalid):
+    """The address was signed up again since: a newer email has the link."""
+
+
+class SignupPasswordNeeded(Exception):
+    """Confirmed from a browser other than the one that signed up, without
+    the password that sign-up chose (or with a wrong one)."""
+
+
+@sensitive_variables("password")
 def user_signup_request(*, address: str, password: str, base_url: str) -> str:
     """Have a worker create the account for `address`, or tell its owner;
     return the sign-up's key, for the session (see tokens.make_signup_token).
@@ -57,11 +69,11 @@ def user_signup_request(*, address: str, password: str, base_url: str) -> str:
 def user_signup_complete(*, signup_id: int, base_url: str) -> None:
     """Deal with a sign-up; run by a worker, once (the request row goes).
 
-    A free address gets an account that cannot be logged into until the link
-    in its welcome email is followed. An address whose account was never
-    confirmed gets the new password and a new welcome email. An address with
-    an account gets, at most once an hour, an email telling its owner that
-    someone tried to sign up with it.
+    A free address gets an account that stays closed until the link in its
+    welcome email is confirmed; an address whose account is still awaiting
+    confirmation gets the new password and a new welcome email (the older
+    links stop working). An address with an open account gets, at most once
+    an hour, an email telling its owner someone tried to sign up with it.
     """
     with transaction.atomic():
         signup = SignupRequest.objects.select_for_update().filter(pk=signup_id).first()
@@ -75,7 +87,13 @@ def user_signup_complete(*, signup_id: int, base_url: str) -> None:
                 context=_signup_context(user, signup.key, base_url),
                 idempotency_key=f"welcome:{signup.key}",
             )
-        elif user.is_active:
+        elif user.is_active and not mail.email_sent_since(
+            owner=user,
+            template="signup_attempt",
+            since=timezone.now() - timedelta(hours=1),
+        ):
+            # At most one an hour, however many sign-ups try the address:
+            # the owner's inbox, and its hourly email cap, stay theirs.
             base_url = base_url.rstrip("/")
             notifications.email_queue(
                 owner=user,
@@ -84,72 +102,100 @@ def user_signup_complete(*, signup_id: int, base_url: str) -> None:
                     "login_url": base_url + reverse("accounts:login"),
                     "reset_url": base_url + reverse("accounts:password_reset"),
                 },
-                # One an hour, however many sign-ups try the address: the
-                # owner's inbox, and its hourly email cap, stay theirs.
-                idempotency_key=(
-                    f"signup_attempt:{user.pk}:{timezone.now():%Y-%m-%dT%H}"
-                ),
+                idempotency_key=f"signup_attempt:{signup.key}",
             )
         # A deactivated account is told nothing: it can do nothing about it.
         signup.delete()
 
 
 def _signup_account(signup: SignupRequest) -> User:
-    """The account for the sign-up's address: made for it (inactive, with the
-    sign-up's password) if there was none or one never confirmed."""
+    """The account for the sign-up's address, locked until the transaction
+    ends (a confirmation waits for it): made for the sign-up, closed, if there
+    was none; given its password if it is still awaiting confirmation."""
     address = User.objects.normalize_email(signup.email)
-    user = User.objects.filter(email__iexact=address).first()
+    user = User.objects.select_for_update().filter(email__iexact=address).first()
     if user is None:
         try:
             with transaction.atomic():  # A savepoint: a lost race rolls back alone.
                 return User.objects.create(
-                    email=address, password=signup.password, is_active=False
+                    email=address,
+                    password=signup.password,
+                    is_active=False,
+                    awaiting_confirmation=True,
                 )
         except IntegrityError:  # Another sign-up for the address won the race.
-            user = User.objects.get(email__iexact=address)
+            user = User.objects.select_for_update().get(email__iexact=address)
     if user.awaiting_confirmation:
-        user.password = signup.password
-        user.save(update_fields=["password"])
+        # The last sign-up's password, and its time: links of earlier ones
+        # go stale, and clean-up counts from now.
+        user.password, user.date_joined = signup.password, timezone.now()
+        user.save(update_fields=["password", "date_joined"])
     return user
 
 
-def user_signup_confirm(*, token: str) -> tuple[User, str]:
-    """Activate and verify the account in the sign-up link; confirming twice is
-    fine. Returns the account and the sign-up's key."""
+@sensitive_variables("password")
+def user_signup_confirm(
+    *, token: str, session_key: str, password: str = ""
+) -> tuple[User, bool]:
+    """Open the account in the sign-up link, verified; return it and whether
+    it was opened now (False: it was already).
+
+    In the browser that signed up (its session holds the sign-up's key) the
+    click is enough. Anywhere else, the password that sign-up chose is asked
+    for (SignupPasswordNeeded): someone who never signed up, sent the link,
+    cannot open an account whose password another person chose.
+    """
+    with transaction.atomic():
+        user, payload = _signup_link(token, lock=True)
+        if not user.awaiting_confirmation:
+            return user, False
+        signed_up_here = bool(session_key) and session_key == payload.get("key")
+        if not signed_up_here and not (password and user.check_password(password)):
+            raise SignupPasswordNeeded
+        user.is_active, user.awaiting_confirmation = True, False
+        user.email_verified_at = timezone.now()
+        user.save(
+            update_fields=["is_active", "awaiting_confirmation", "email_verified_at"]
+        )
+        return user, True
+
+
+def user_signup_preview(*, token: str) -> tuple[User, str]:
+    """The account a sign-up link is for, and the sign-up's key; confirms
+    nothing."""
     user, payload = _signup_link(token)
-    # Only a sign-up never confirmed is activated, never an account staff
-    # deactivated; one UPDATE, so two clicks at once are one confirmation.
-    User.objects.filter(
-        pk=user.pk, is_active=False, email_verified_at=None, last_login=None
-    ).update(is_active=True, email_verified_at=timezone.now())
-    user.refresh_from_db()
     return user, payload.get("key", "")
 
 
-def user_signup_preview(*, token: str) -> User:
-    """The account a sign-up link is for, without confirming it."""
-    return _signup_link(token)[0]
-
-
-def _signup_link(token: str) -> tuple[User, dict]:
+def _signup_link(token: str, *, lock: bool = False) -> tuple[User, dict]:
     try:
         payload = tokens.read_signup_token(token)
     except signing.BadSignature as exc:
         raise SignupLinkInvalid from exc
-    user = User.objects.filter(
-        pk=payload.get("user"), email=payload.get("email")
-    ).first()
+    accounts = User.objects.select_for_update() if lock else User.objects
+    user = accounts.filter(pk=payload.get("user"), email=payload.get("email")).first()
     if user is None or not (user.is_active or user.awaiting_confirmation):
         raise SignupLinkInvalid
+    if user.awaiting_confirmation and payload.get(
+        "password"
+    ) != tokens.password_fingerprint(user):
+        raise SignupLinkStale
     return user, payload
 
 
 def signup_requests_clean() -> int:
-    """Delete sign-ups a worker never dealt with (their message was lost),
-    and with them their password hashes, after a day."""
-    cutoff = timezone.now() - timedelta(days=1)
-    deleted, _ = SignupRequest.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    """Delete sign-ups a worker never dealt with (their message was lost)
+    after a day, and accounts never confirmed once their links expired: the
+    password hashes go with them. Returns how many of both."""
+    now = timezone.now()
+    requests, _ = SignupRequest.objects.filter(
+        created_at__lt=now - timedelta(days=1)
+    ).delete()
+    expired = now - timedelta(seconds=settings.EMAIL_VERIFICATION_MAX_AGE)
+    _, deleted = User.objects.filter(
+        awaiting_confirmation=True, date_joined__lt=expired
+    ).delete()  # Their emails go with them.
+    return requests + deleted.get(User._meta.label, 0)
 
 
 @transaction.atomic
@@ -174,9 +220,10 @@ def password_reset_request(*, address: str, email_key: str, base_url: str) -> No
 
 
 def _publish(task_path: str, args: tuple) -> None:
-    # Published at once, not after commit: no row is written for it, so a
-    # worker cannot come too early, and a broker that is down can be told to
-    # the person now, rather than the request being lost without a word.
+    # Published at once, not after commit, so that a broker that is down can
+    # be told to the person now rather than the request being lost without a
+    # word. So never call it inside a transaction that writes what the task
+    # reads: the worker could come before the commit.
     # (By its path, as apps.core does for job tasks: tasks.py imports this.)
     task = import_string(task_path)
     try:

@@ -3,6 +3,7 @@ finishing a sign-up."""
 
 from django.conf import settings
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 SALT = "accounts.email-verification"
 
@@ -21,11 +22,22 @@ SIGNUP_SALT = "accounts.signup"
 
 
 def make_signup_token(user, *, key: str) -> str:
-    # `key` is the sign-up's, also kept in the session that signed up: only
-    # that browser is logged in by the link.
+    # `key` is the sign-up's, also kept in the session that signed up. The
+    # password's fingerprint ties the link to the password that sign-up set:
+    # a later sign-up for the address (a new password) makes it stale.
     return signing.dumps(
-        {"user": user.pk, "email": user.email, "key": key}, salt=SIGNUP_SALT
+        {
+            "user": user.pk,
+            "email": user.email,
+            "key": key,
+            "password": password_fingerprint(user),
+        },
+        salt=SIGNUP_SALT,
     )
+
+
+def password_fingerprint(user) -> str:
+    return salted_hmac(SIGNUP_SALT, user.password).hexdigest()[:20]
 
 
 def read_signup_token(token: str) -> dict:

@@ -23,6 +23,7 @@ QUEUE_DOWN = "We could not take your request just now. Please try again in a min
 # browser holding it).
 SIGNUP_ADDRESS = "signup_address"
 SIGNUP_KEY = "signup_key"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -67,26 +68,48 @@ def signup_done(request):
     )
 
 
+@sensitive_post_parameters("password")
 def signup_confirm(request, token):
     """The welcome email's link: a page with a button, so that a mail scanner
-    opening the link confirms nothing; the button confirms the address and,
-    in the browser that signed up, logs in."""
+    opening the link confirms nothing. In the browser that signed up the
+    button opens the account and logs in; elsewhere it also asks for the
+    password the sign-up chose."""
+    session_key = request.session.get(SIGNUP_KEY, "")
     try:
-        if request.method != "POST":
-            user = services.user_signup_preview(token=token)
-            return render(request, "accounts/signup_confirm.html", {"account": user})
-        user, key = services.user_signup_confirm(token=token)
-    except services.SignupLinkInvalid:
+        account, key = services.user_signup_preview(token=token)
+        if request.method == "POST":
+            account, opened = services.user_signup_confirm(
+                token=token,
+                session_key=session_key,
+                password=request.POST.get("password", ""),
+            )
+            if opened and request.user.pk in (None, account.pk):
+                login(request, account, backend=MODEL_BACKEND)
+                request.session.pop(SIGNUP_KEY, None)
+                return redirect("accounts:welcome")
+            return render(request, "accounts/verified.html", {"verified_user": account})
+    except services.SignupLinkInvalid as exc:
+        stale = isinstance(exc, services.SignupLinkStale)
         return render(
-            request, "accounts/verify_failed.html", {"signup": True}, status=400
+            request,
+            "accounts/verify_failed.html",
+            {"signup": True, "stale": stale},
+            status=400,
         )
-    signed_up_here = key and request.session.get(SIGNUP_KEY) == key
-    if signed_up_here and (
-        not request.user.is_authenticated or request.user.pk == user.pk
-    ):
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("accounts:welcome")
-    return render(request, "accounts/verified.html", {"verified_user": user})
+    except services.SignupPasswordNeeded:
+        wrong_password = bool(request.POST.get("password"))
+    else:
+        wrong_password = False
+    return render(
+        request,
+        "accounts/signup_confirm.html",
+        {
+            "account": account,
+            "ask_password": session_key != key,
+            "wrong_password": wrong_password,
+        },
+        status=400 if wrong_password else 200,
+    )
 
 
 @login_required

@@ -29,5 +29,8 @@ def welcome_email_for(user) -> OutgoingEmail | None:
     return OutgoingEmail.objects.filter(owner=user, template="welcome").first()
 
 
-def email_exists(*, idempotency_key: str) -> bool:
-    return OutgoingEmail.objects.filter(idempotency_key=idempotency_key).exists()
+def email_sent_since(*, owner, template: str, since) -> bool:
+    """Whether `owner` was sent (or is being sent) a `template` email since."""
+    return OutgoingEmail.objects.filter(
+        owner=owner, template=template, created_at__gte=since
+    ).exists()

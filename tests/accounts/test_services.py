@@ -15,6 +15,10 @@ pytestmark = pytest.mark.django_db
 BASE_URL = "http://testserver/"
 
 
+def link_token(welcome) -> str:
+    return welcome.body_text.split("/accounts/signup/confirm/")[1].split("/")[0]
+
+
 def request_signup(address, password=PASSWORD) -> SignupRequest:
     """Sign up as the web does; its message is published, not run inline."""
     with use_broker("memory://"):
@@ -53,11 +57,15 @@ def test_a_free_address_gets_an_account_closed_until_its_link_is_followed(
     assert [m.to for m in mail.outbox] == [["ada@example.com"]]
     assert mail.outbox[0].alternatives[0].mimetype == "text/html"
 
-    token = welcome.body_text.split("/accounts/signup/confirm/")[1].split("/")[0]
-    confirmed, signed_key = services.user_signup_confirm(token=token)
-    assert confirmed.is_active and confirmed.is_verified
-    assert signed_key == key
-    assert services.user_signup_confirm(token=token)[0] == confirmed  # Twice: fine.
+    token = link_token(welcome)
+    confirmed, opened = services.user_signup_confirm(token=token, session_key=key)
+    assert opened and confirmed.is_active and confirmed.is_verified
+    assert not confirmed.awaiting_confirmation
+    # Twice: fine, but it opens nothing the second time.
+    assert services.user_signup_confirm(token=token, session_key=key) == (
+        confirmed,
+        False,
+    )
 
 
 def test_a_taken_address_tells_its_owner_once_an_hour_and_changes_nothing(
@@ -81,19 +89,70 @@ def test_a_taken_address_tells_its_owner_once_an_hour_and_changes_nothing(
 
 def test_a_second_sign_up_before_the_first_is_confirmed_replaces_its_password():
     # Whoever signs up first with someone else's address cannot keep it.
-    complete("victim@example.com", "attacker-Pa55word")
-    complete("victim@example.com", "victims-own-Pa55word")
+    first = complete("victim@example.com", "attacker-Pa55word")
+    second = complete("victim@example.com", "victims-own-Pa55word")
     user = User.objects.get()
     assert user.check_password("victims-own-Pa55word")
-    assert OutgoingEmail.objects.filter(template="welcome").count() == 2
+    first_email, second_email = OutgoingEmail.objects.order_by("id")
+    # The first sign-up's link went stale with its password, even in the
+    # browser that made it.
+    with pytest.raises(services.SignupLinkStale):
+        services.user_signup_confirm(token=link_token(first_email), session_key=first)
+    _, opened = services.user_signup_confirm(
+        token=link_token(second_email), session_key=second
+    )
+    assert opened
+
+
+def test_elsewhere_the_link_opens_the_account_only_with_its_password():
+    key = complete("phone@example.com", "My-own-Pa55word")
+    token = link_token(OutgoingEmail.objects.get())
+    for session_key, password in (("", ""), ("other", ""), ("", "Wrong-Pa55word")):
+        with pytest.raises(services.SignupPasswordNeeded):
+            services.user_signup_confirm(
+                token=token, session_key=session_key, password=password
+            )
+    assert User.objects.get().awaiting_confirmation
+    user, opened = services.user_signup_confirm(
+        token=token, session_key="", password="My-own-Pa55word"
+    )
+    assert opened and user.is_active
+    assert key
 
 
 def test_a_deactivated_account_is_neither_told_nor_reopened(user):
-    User.objects.filter(pk=user.pk).update(is_active=False, last_login=timezone.now())
+    # Never verified, never logged in: still no sign-up may reopen it.
+    User.objects.filter(pk=user.pk).update(
+        is_active=False, email_verified_at=None, last_login=None
+    )
     complete(user.email, "another-Pa55word")
     assert not OutgoingEmail.objects.exists()
     user.refresh_from_db()
     assert not user.is_active and user.check_password(PASSWORD)
+
+
+def test_an_owner_hears_of_sign_up_attempts_once_in_any_hour(user, clock):
+    clock.move_to(timezone.now().replace(minute=59, second=59))
+    complete(user.email)
+    clock.shift(timedelta(seconds=2))  # Another clock hour.
+    complete(user.email)
+    assert OutgoingEmail.objects.count() == 1
+    clock.shift(timedelta(hours=1))
+    complete(user.email)
+    assert OutgoingEmail.objects.count() == 2
+
+
+def test_only_the_sign_ups_id_goes_through_the_broker(password, monkeypatch):
+    from apps.accounts import tasks
+
+    published = []
+    monkeypatch.setattr(
+        tasks.signup_complete, "apply_async", lambda args: published.append(args)
+    )
+    key = services.user_signup_request(
+        address="a@example.com", password=password, base_url=BASE_URL
+    )
+    assert published == [(SignupRequest.objects.get(key=key).pk, BASE_URL)]
 
 
 def test_a_redelivered_sign_up_sends_nothing_twice(password):
@@ -108,9 +167,16 @@ def test_the_loser_of_two_simultaneous_sign_ups_finds_the_winners_account(
     password, monkeypatch
 ):
     # Both tasks looked the address up before either had created it.
-    User.objects.create(email="race@example.com", is_active=False)
-    real_filter = User.objects.filter
-    monkeypatch.setattr(User.objects, "filter", lambda *a, **kw: real_filter(pk=None))
+    User.objects.create(
+        email="race@example.com", is_active=False, awaiting_confirmation=True
+    )
+    real, looks = User.objects.select_for_update, []
+
+    def blind_the_first_time():
+        looks.append(1)
+        return real().filter(pk=None) if len(looks) == 1 else real()
+
+    monkeypatch.setattr(User.objects, "select_for_update", blind_the_first_time)
     complete("RACE@example.com", password)
     monkeypatch.undo()
     user = User.objects.get(email="race@example.com")
@@ -118,17 +184,23 @@ def test_the_loser_of_two_simultaneous_sign_ups_finds_the_winners_account(
     assert OutgoingEmail.objects.get().template == "welcome"
 
 
-def test_sign_ups_no_worker_dealt_with_go_after_a_day(password, clock):
+def test_sign_ups_no_worker_dealt_with_and_accounts_never_confirmed_go(
+    password, clock, user
+):
     request_signup("a@example.com", password)  # Its message is lost.
+    complete("b@example.com", password)  # Its link never followed.
     assert services.signup_requests_clean() == 0
     clock.shift(timedelta(days=1, seconds=1))
     assert services.signup_requests_clean() == 1
     assert not SignupRequest.objects.exists()
+    clock.shift(timedelta(days=2))  # Its link expired.
+    assert services.signup_requests_clean() == 1
+    assert list(User.objects.all()) == [user]
 
 
 def test_a_forged_or_expired_sign_up_link_is_refused(settings):
     with pytest.raises(services.SignupLinkInvalid):
-        services.user_signup_confirm(token="nonsense")
+        services.user_signup_confirm(token="nonsense", session_key="")
     complete("b@example.com")
     token = tokens.make_signup_token(User.objects.get(), key="k")
     settings.EMAIL_VERIFICATION_MAX_AGE = -1

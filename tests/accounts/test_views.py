@@ -48,6 +48,7 @@ def test_sign_up_says_check_your_email_and_the_confirmed_link_logs_in(
     # Opening the link (a mail scanner does) confirms nothing: a button does.
     page = client.get(link).content.decode()
     assert "Confirm my address" in page
+    assert "The password you chose" not in page  # This browser signed up.
     assert not User.objects.get(email="new@example.com").is_active
     response = client.post(link)
     assert response["Location"] == reverse("accounts:welcome")
@@ -59,15 +60,27 @@ def test_sign_up_says_check_your_email_and_the_confirmed_link_logs_in(
     assert log_in(Client(), "new@example.com", password).status_code == 302
 
 
-def test_the_link_logs_in_only_the_browser_that_signed_up(client, password):
+def test_elsewhere_the_link_asks_for_the_password_the_sign_up_chose(client, password):
     signup(client, "mine@example.com", password)
     link = confirm_link("mine@example.com")
     # Sent to someone else (login CSRF), or opened on another device.
     other = Client()
-    page = other.post(link).content.decode()
+    page = other.get(link).content.decode()
+    assert "The password you chose when signing up" in page
+    response = other.post(link)
+    assert response.status_code == 200
+    assert not User.objects.get(email="mine@example.com").is_active
+    response = other.post(link, {"password": "Not-the-passw0rd"})
+    assert response.status_code == 400
+    assert "That is not the password this sign-up chose." in response.content.decode()
+    assert not User.objects.get(email="mine@example.com").is_active
+    response = other.post(link, {"password": password})
+    assert response["Location"] == reverse("accounts:welcome")
+    # Once open, the link logs nobody in again, not even the browser that
+    # signed up.
+    page = client.post(link).content.decode()
     assert "mine@example.com is verified" in page
-    assert other.get(reverse("accounts:account")).status_code == 302
-    assert User.objects.get(email="mine@example.com").is_active
+    assert client.get(reverse("accounts:account")).status_code == 302
 
 
 def test_logging_in_right_after_signing_up_tells_free_from_taken_nothing(

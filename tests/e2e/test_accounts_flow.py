@@ -63,7 +63,7 @@ def test_sign_up_sends_a_welcome_email_whose_link_verifies_and_logs_in(
     html_body = page.frame_locator("iframe.email-html")
     expect(html_body.get_by_role("heading", name="Welcome aboard!")).to_be_visible()
     expect(page.locator("pre.email-text")).to_contain_text(
-        "Thank you for signing up. Please confirm your address by opening this link:"
+        "Thank you for signing up. To open your account, follow this link and confirm"
     )
     expect(page.locator("pre.email-text")).to_contain_text(
         f"{live_server.url}/accounts/signup/confirm/"
