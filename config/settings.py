@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.site",
                 "apps.notifications.context_processors.mailbox",
+                "apps.notifications.context_processors.notifications",
             ],
         },
     },

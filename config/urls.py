@@ -4,7 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
-    path("mailbox/", include("apps.notifications.urls")),
+    path("", include("apps.notifications.urls")),
     path("orders/", include("apps.orders.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,4 +1,4 @@
-from apps.notifications import services
+from apps.notifications import selectors, services
 
 
 def mailbox(request):
@@ -11,3 +11,11 @@ def mailbox(request):
         "has_mailbox": bool(user and user.is_authenticated)
         or bool(session is not None and services.mailbox_shared_keys(session))
     }
+
+
+def notifications(request):
+    """How many notifications the user has not read, for the navigation."""
+    user = getattr(request, "user", None)
+    if not (user and user.is_authenticated):
+        return {}
+    return {"unread_notifications": selectors.unread_count(user)}

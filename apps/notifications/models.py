@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 from apps.core.models import Job
@@ -34,3 +35,27 @@ class OutgoingEmail(Job):
 
     def __str__(self):
         return f"{self.subject} → {self.to_address}"
+
+
+class Notification(models.Model):
+    """Something that finished for a user (an import, a payment...), shown
+    in their notifications until read. Made by services.notify."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    # What it is about, for filtering and (later) per-kind preferences.
+    kind = models.CharField(max_length=50)
+    message = models.CharField(max_length=300)
+    url = models.CharField(max_length=200, blank=True)  # Its object's page.
+    # One notification per key: a redelivered task does not notify twice.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "read_at"])]
+
+    def __str__(self):
+        return self.message

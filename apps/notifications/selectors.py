@@ -1,6 +1,6 @@
 from django.db.models import Q, QuerySet
 
-from apps.notifications.models import OutgoingEmail
+from apps.notifications.models import Notification, OutgoingEmail
 
 # Emails whose links act for their recipient (set a password, verify an
 # address): only the recipient reads them, never staff.
@@ -34,3 +34,11 @@ def email_sent_since(*, owner, template: str, since) -> bool:
     return OutgoingEmail.objects.filter(
         owner=owner, template=template, created_at__gte=since
     ).exists()
+
+
+def notifications_of(user) -> QuerySet[Notification]:
+    return Notification.objects.filter(owner=user)
+
+
+def unread_count(user) -> int:
+    return Notification.objects.filter(owner=user, read_at=None).count()

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.core import services as jobs
-from apps.notifications.models import OutgoingEmail
+from apps.notifications.models import Notification, OutgoingEmail
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,23 @@ def _address_had_its_fill(email: OutgoingEmail) -> bool:
         .exclude(status=OutgoingEmail.Status.FAILED, attempts=0)  # Refused ones.
     )
     return sent_or_coming.count() >= settings.EMAILS_PER_ADDRESS_PER_HOUR
+
+
+def notify(
+    *, owner, kind: str, message: str, url: str = "", idempotency_key: str
+) -> Notification:
+    """Tell `owner` something finished, in their notifications; once per key."""
+    notification, _ = Notification.objects.get_or_create(
+        idempotency_key=idempotency_key,
+        defaults={"owner": owner, "kind": kind, "message": message[:300], "url": url},
+    )
+    return notification
+
+
+def notifications_mark_read(*, owner) -> int:
+    return Notification.objects.filter(owner=owner, read_at=None).update(
+        read_at=timezone.now()
+    )
 
 
 # The idempotency keys of the emails this browser may read at /mailbox/

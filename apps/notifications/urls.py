@@ -5,7 +5,9 @@ from apps.notifications import views
 app_name = "notifications"
 
 urlpatterns = [
-    path("", views.mailbox, name="mailbox"),
-    path("list/", views.mailbox_list, name="mailbox_list"),
-    path("<int:pk>/", views.email_detail, name="email_detail"),
+    path("mailbox/", views.mailbox, name="mailbox"),
+    path("mailbox/list/", views.mailbox_list, name="mailbox_list"),
+    path("mailbox/<int:pk>/", views.email_detail, name="email_detail"),
+    path("notifications/", views.notification_list, name="list"),
+    path("notifications/read/", views.notifications_read, name="read"),
 ]

@@ -1,7 +1,9 @@
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_safe
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST, require_safe
 
 from apps.notifications import selectors, services
 
@@ -75,3 +77,19 @@ def email_detail(request, pk):
         return redirect_to_login(request.get_full_path())
     email = get_object_or_404(_emails(request), pk=pk)
     return render(request, "notifications/email_detail.html", {"email": email})
+
+
+@login_required
+@require_safe
+def notification_list(request):
+    page = Paginator(selectors.notifications_of(request.user), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "notifications/notification_list.html", {"page": page})
+
+
+@login_required
+@require_POST
+def notifications_read(request):
+    services.notifications_mark_read(owner=request.user)
+    return redirect("notifications:list")

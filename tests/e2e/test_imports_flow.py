@@ -91,6 +91,12 @@ def test_upload_watch_the_progress_live_then_download_the_rejected_rows(
     status.get_by_role("link", name="Open the 10,000 imported orders").click()
     expect(page.get_by_role("heading", name="Orders from import #")).to_be_visible()
     expect(page.get_by_text("Page 1 of 200")).to_be_visible()
+    # The next page shows the notification it left.
+    nav(page).get_by_role("link", name="Notifications").click()
+    expect(nav(page).get_by_label("1 unread")).to_be_visible()
+    expect(
+        page.get_by_role("link", name="The import of orders.csv is done")
+    ).to_be_visible()
 
     # Narrow, the page keeps every column label and does not scroll sideways.
     page.set_viewport_size({"width": 390, "height": 844})

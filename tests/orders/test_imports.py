@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import cancel
+from apps.notifications.models import Notification
 from apps.orders import tasks
 from apps.orders.imports import loading, services
 from apps.orders.models import Order, OrderImport
@@ -75,7 +76,14 @@ def test_a_clean_file_imports_every_order_with_its_totals(user, run_import):
     assert a2.ordered_at.isoformat() == "2024-05-02T07:30:00+00:00"
     assert a2.source_import == order_import
 
-    # The owner is emailed the summary.
+    # The owner is notified, and emailed the summary.
+    notification = Notification.objects.get(owner=user)
+    assert notification.kind == "import_done"
+    assert notification.message == (
+        "The import of orders.csv is done: 2 orders imported, 0 already there, "
+        "0 rows rejected."
+    )
+    assert notification.url == reverse("orders:import_detail", args=[order_import.pk])
     email = mail.outbox[-1]
     assert email.to == [user.email]
     assert email.subject == "Your import of orders.csv is done"

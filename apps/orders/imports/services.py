@@ -218,11 +218,23 @@ def _split_order(group: OrderGroup) -> list:
 
 
 def _end(order_import: OrderImport, *, failed: str = "") -> None:
-    """End the import, succeeded or failed, and email its owner the summary;
-    one transaction, so the email goes exactly when the import ends."""
+    """End the import, succeeded or failed, and tell its owner (a
+    notification and an email with the summary); one transaction, so they go
+    exactly when the import ends."""
     order_import.refresh_from_db()
     summary = import_summary(order_import)
     with transaction.atomic():
+        notifications.notify(
+            owner=order_import.owner,
+            kind="import_failed" if failed else "import_done",
+            message=(
+                f"The import of {order_import.file_name} stopped: {failed}"
+                if failed
+                else f"The import of {order_import.file_name} is done: {summary}"
+            ),
+            url=reverse("orders:import_detail", args=[order_import.pk]),
+            idempotency_key=f"import_done:{order_import.pk}",
+        )
         notifications.email_queue(
             owner=order_import.owner,
             template="import_done",
