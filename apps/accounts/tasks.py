@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from apps.accounts import services
+from apps.accounts import services, signups
 
 # No row stands for these requests until the task runs, so a database that
 # is briefly away is waited for rather than losing the request.
@@ -28,9 +28,9 @@ def password_reset_send(address: str, email_key: str, base_url: str) -> None:
 # Idempotent: the sign-up's row goes with the email's queueing.
 @shared_task(soft_time_limit=20, time_limit=25, **DATABASE_AWAY)
 def signup_complete(signup_id: int, base_url: str) -> None:
-    services.user_signup_complete(signup_id=signup_id, base_url=base_url)
+    signups.user_signup_complete(signup_id=signup_id, base_url=base_url)
 
 
 @shared_task(soft_time_limit=20, time_limit=25)
 def signup_requests_clean() -> int:
-    return services.signup_requests_clean()
+    return signups.signup_requests_clean()

@@ -11,7 +11,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from apps.accounts import forms, services
+from apps.accounts import forms, services, signups
 from apps.core.throttle import by_account, by_client, by_post, throttle
 from apps.notifications import selectors as mail
 from apps.notifications import services as notifications
@@ -39,7 +39,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         address = form.cleaned_data["email"]
         try:
-            key = services.user_signup_request(
+            key = signups.user_signup_request(
                 address=address,
                 password=form.cleaned_data["password1"],
                 base_url=request.build_absolute_uri("/"),
@@ -76,9 +76,9 @@ def signup_confirm(request, token):
     password the sign-up chose."""
     session_key = request.session.get(SIGNUP_KEY, "")
     try:
-        account, key = services.user_signup_preview(token=token)
+        account, key = signups.user_signup_preview(token=token)
         if request.method == "POST":
-            account, opened = services.user_signup_confirm(
+            account, opened = signups.user_signup_confirm(
                 token=token,
                 session_key=session_key,
                 password=request.POST.get("password", ""),
@@ -88,15 +88,15 @@ def signup_confirm(request, token):
                 request.session.pop(SIGNUP_KEY, None)
                 return redirect("accounts:welcome")
             return render(request, "accounts/verified.html", {"verified_user": account})
-    except services.SignupLinkInvalid as exc:
-        stale = isinstance(exc, services.SignupLinkStale)
+    except signups.SignupLinkInvalid as exc:
+        stale = isinstance(exc, signups.SignupLinkStale)
         return render(
             request,
             "accounts/verify_failed.html",
             {"signup": True, "stale": stale},
             status=400,
         )
-    except services.SignupPasswordNeeded:
+    except signups.SignupPasswordNeeded:
         wrong_password = bool(request.POST.get("password"))
     else:
         wrong_password = False

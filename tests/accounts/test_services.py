@@ -5,7 +5,7 @@ from django.contrib.auth.hashers import check_password
 from django.core import mail, signing
 from django.utils import timezone
 
-from apps.accounts import services, tokens
+from apps.accounts import services, signups, tokens
 from apps.accounts.models import SignupRequest, User
 from apps.notifications.models import OutgoingEmail
 from tests.brokers import use_broker
@@ -22,7 +22,7 @@ def link_token(welcome) -> str:
 def request_signup(address, password=PASSWORD) -> SignupRequest:
     """Sign up as the web does; its message is published, not run inline."""
     with use_broker("memory://"):
-        key = services.user_signup_request(
+        key = signups.user_signup_request(
             address=address, password=password, base_url=BASE_URL
         )
     signup = SignupRequest.objects.get(key=key)
@@ -33,7 +33,7 @@ def request_signup(address, password=PASSWORD) -> SignupRequest:
 def complete(address, password=PASSWORD) -> str:
     """Sign up, then run the worker's part; the sign-up's key."""
     signup = request_signup(address, password)
-    services.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
+    signups.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
     return signup.key
 
 
@@ -58,11 +58,11 @@ def test_a_free_address_gets_an_account_closed_until_its_link_is_followed(
     assert mail.outbox[0].alternatives[0].mimetype == "text/html"
 
     token = link_token(welcome)
-    confirmed, opened = services.user_signup_confirm(token=token, session_key=key)
+    confirmed, opened = signups.user_signup_confirm(token=token, session_key=key)
     assert opened and confirmed.is_active and confirmed.is_verified
     assert not confirmed.awaiting_confirmation
     # Twice: fine, but it opens nothing the second time.
-    assert services.user_signup_confirm(token=token, session_key=key) == (
+    assert signups.user_signup_confirm(token=token, session_key=key) == (
         confirmed,
         False,
     )
@@ -96,9 +96,9 @@ def test_a_second_sign_up_before_the_first_is_confirmed_replaces_its_password():
     first_email, second_email = OutgoingEmail.objects.order_by("id")
     # The first sign-up's link went stale with its password, even in the
     # browser that made it.
-    with pytest.raises(services.SignupLinkStale):
-        services.user_signup_confirm(token=link_token(first_email), session_key=first)
-    _, opened = services.user_signup_confirm(
+    with pytest.raises(signups.SignupLinkStale):
+        signups.user_signup_confirm(token=link_token(first_email), session_key=first)
+    _, opened = signups.user_signup_confirm(
         token=link_token(second_email), session_key=second
     )
     assert opened
@@ -108,12 +108,12 @@ def test_elsewhere_the_link_opens_the_account_only_with_its_password():
     key = complete("phone@example.com", "My-own-Pa55word")
     token = link_token(OutgoingEmail.objects.get())
     for session_key, password in (("", ""), ("other", ""), ("", "Wrong-Pa55word")):
-        with pytest.raises(services.SignupPasswordNeeded):
-            services.user_signup_confirm(
+        with pytest.raises(signups.SignupPasswordNeeded):
+            signups.user_signup_confirm(
                 token=token, session_key=session_key, password=password
             )
     assert User.objects.get().awaiting_confirmation
-    user, opened = services.user_signup_confirm(
+    user, opened = signups.user_signup_confirm(
         token=token, session_key="", password="My-own-Pa55word"
     )
     assert opened and user.is_active
@@ -149,7 +149,7 @@ def test_only_the_sign_ups_id_goes_through_the_broker(password, monkeypatch):
     monkeypatch.setattr(
         tasks.signup_complete, "apply_async", lambda args: published.append(args)
     )
-    key = services.user_signup_request(
+    key = signups.user_signup_request(
         address="a@example.com", password=password, base_url=BASE_URL
     )
     assert published == [(SignupRequest.objects.get(key=key).pk, BASE_URL)]
@@ -157,8 +157,8 @@ def test_only_the_sign_ups_id_goes_through_the_broker(password, monkeypatch):
 
 def test_a_redelivered_sign_up_sends_nothing_twice(password):
     signup = request_signup("a@example.com", password)
-    services.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
-    services.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
+    signups.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
+    signups.user_signup_complete(signup_id=signup.pk, base_url=BASE_URL)
     assert User.objects.count() == 1
     assert OutgoingEmail.objects.count() == 1
 
@@ -189,23 +189,23 @@ def test_sign_ups_no_worker_dealt_with_and_accounts_never_confirmed_go(
 ):
     request_signup("a@example.com", password)  # Its message is lost.
     complete("b@example.com", password)  # Its link never followed.
-    assert services.signup_requests_clean() == 0
+    assert signups.signup_requests_clean() == 0
     clock.shift(timedelta(days=1, seconds=1))
-    assert services.signup_requests_clean() == 1
+    assert signups.signup_requests_clean() == 1
     assert not SignupRequest.objects.exists()
     clock.shift(timedelta(days=2))  # Its link expired.
-    assert services.signup_requests_clean() == 1
+    assert signups.signup_requests_clean() == 1
     assert list(User.objects.all()) == [user]
 
 
 def test_a_forged_or_expired_sign_up_link_is_refused(settings):
-    with pytest.raises(services.SignupLinkInvalid):
-        services.user_signup_confirm(token="nonsense", session_key="")
+    with pytest.raises(signups.SignupLinkInvalid):
+        signups.user_signup_confirm(token="nonsense", session_key="")
     complete("b@example.com")
     token = tokens.make_signup_token(User.objects.get(), key="k")
     settings.EMAIL_VERIFICATION_MAX_AGE = -1
-    with pytest.raises(services.SignupLinkInvalid):
-        services.user_signup_preview(token=token)
+    with pytest.raises(signups.SignupLinkInvalid):
+        signups.user_signup_preview(token=token)
 
 
 def test_verification_link_marks_the_address_verified_and_can_be_reused(user):

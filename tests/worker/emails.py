@@ -4,7 +4,7 @@ import email
 
 from django.contrib.auth.hashers import make_password
 
-from apps.accounts import services as accounts
+from apps.accounts import signups
 from apps.accounts.models import SignupRequest
 from apps.notifications.models import OutgoingEmail
 from tests.factories import PASSWORD
@@ -16,7 +16,7 @@ def welcome_email_queued(address: str) -> OutgoingEmail:
     signup = SignupRequest.objects.create(
         email=address, password=make_password(PASSWORD), key=address
     )
-    accounts.user_signup_complete(signup_id=signup.pk, base_url="http://testserver/")
+    signups.user_signup_complete(signup_id=signup.pk, base_url="http://testserver/")
     return OutgoingEmail.objects.get(to_address=address)
 
 
