@@ -155,9 +155,10 @@ class OrderImport(Job):
     """
 
     task_name = "apps.orders.tasks.order_import_run"
-    # A file that fails is a file problem, reported row by row; only a lost
-    # worker makes a second attempt worth it.
-    max_attempts = 3
+    # A file's problems are reported row by row, not retried; attempts are
+    # for workers lost under it (each deploy may stop one), and each goes on
+    # where the last one stopped.
+    max_attempts = 10
     retry_backoff = 5
     retry_backoff_max = 60
     # A million rows take minutes; each batch's progress renews the lease.
@@ -207,10 +208,16 @@ class OrderImportRejection(models.Model):
     row_number = models.PositiveIntegerField()  # As a spreadsheet numbers it.
     reason = models.CharField(max_length=500)
     values = models.JSONField()
+    # The row's order, so that its rows further down the file are held back
+    # too (never half an order).
+    external_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["row_number"]
-        indexes = [models.Index(fields=["order_import", "row_number"])]
+        indexes = [
+            models.Index(fields=["order_import", "row_number"]),
+            models.Index(fields=["order_import", "external_id"]),
+        ]
 
     def __str__(self):
         return f"Row {self.row_number}: {self.reason}"

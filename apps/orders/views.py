@@ -14,9 +14,9 @@ def order_list(request):
     orders = selectors.orders_of(request.user)
     # "Open the imported orders", from an import's page.
     order_import = None
-    if request.GET.get("import", "").isdigit():
+    if (wanted := request.GET.get("import", "")).isascii() and wanted.isdigit():
         order_import = get_object_or_404(
-            selectors.order_imports_of(request.user), pk=request.GET["import"]
+            selectors.order_imports_of(request.user), pk=wanted
         )
         orders = orders.filter(source_import=order_import)
     page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))

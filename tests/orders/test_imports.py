@@ -17,6 +17,7 @@ from apps.notifications.models import Notification
 from apps.orders import tasks
 from apps.orders.imports import loading, services
 from apps.orders.models import Order, OrderImport
+from tests.brokers import use_broker
 from tests.factories import UserFactory
 from tests.orders.imports import HEADER, csv_bytes, generated_rows
 from tests.orders.imports import upload as uploaded
@@ -291,7 +292,7 @@ def test_cancel_stops_at_the_next_batch_and_keeps_what_was_saved(
     page = _client_for(user).get(
         reverse("orders:import_detail", args=[order_import.pk])
     )
-    assert "Cancelled after row 3. The 1 orders imported before that are kept" in (
+    assert "Cancelled after row 3. The 1 order imported before that is kept" in (
         page.content.decode()
     )
 
@@ -386,15 +387,17 @@ def test_another_user_gets_404_for_every_page_of_an_import(client, user, run_imp
 
 
 def test_deleting_an_import_deletes_its_file_and_keeps_its_orders(
-    client, user, run_import
+    client, user, run_import, django_capture_on_commit_callbacks
 ):
     order_import = run_import(user, csv_bytes(generated_rows(4)))
     stored = order_import.stored_file
     assert default_storage.exists(stored)
     client.force_login(user)
-    with_callbacks = client.post(
-        reverse("orders:import_delete", args=[order_import.pk]), follow=True
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        with_callbacks = client.post(
+            reverse("orders:import_delete", args=[order_import.pk]), follow=True
+        )
+    assert not default_storage.exists(stored)
     assert "its file are deleted; the orders it imported stay" in (
         with_callbacks.content.decode()
     )
@@ -461,3 +464,130 @@ def _client_for(user):
     client = Client()
     client.force_login(user)
     return client
+
+
+def test_an_order_whose_rows_are_apart_is_never_imported_in_part(
+    user, run_import, settings
+):
+    for batch_rows in (100, 1):  # In one batch, and across batches.
+        Order.objects.all().delete()
+        settings.IMPORT_BATCH_ROWS = batch_rows
+        order_import = run_import(
+            user,
+            csv_bytes(
+                [
+                    ["H-1", "2024-05-01", "MUG-01", "0", "", ""],  # 2: bad
+                    ["H-2", "2024-05-01", "MUG-01", "1", "", ""],  # 3
+                    ["H-1", "2024-05-01", "TEE-01", "1", "", ""],  # 4: valid
+                ]
+            ),
+        )
+        assert list(Order.objects.values_list("external_id", flat=True)) == ["H-2"]
+        reasons = dict(rejections(order_import))
+        assert set(reasons) == {2, 4}
+        assert "Order 'H-1' appeared earlier in the file" in reasons[4]
+
+
+def test_bad_cells_counts_dates_and_totals_are_rejected_not_crashed_on(
+    user, run_import
+):
+    order_import = run_import(
+        user,
+        csv_bytes(
+            [
+                ["P-1", "2024-05-01", "MUG-01", "1", "12", "50", ""],  # 12,50
+                ["P-2", "2024-05-01", "MUG-01", "1"],  # Too few cells.
+                ["P-3", "0001-01-01T00:30:00+01:00", "MUG-01", "1", "", ""],
+                ["P-4", "1899-12-31", "MUG-01", "1", "", ""],
+                ["P-5", "2024-05-01", "MUG-01", "1", "1e3", ""],
+                ["P-6", "2024-05-01", "MUG-01", "1", "1_000", ""],
+                ["P-7", "2024-05-01", "MUG-01", "1000", "99999999.99", ""],
+                ["P-8", "2024-05-01", "MUG-01", "1", "12.50", ""],  # Fine.
+            ]
+        ),
+    )
+    assert order_import.status == "succeeded"
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["P-8"]
+    reasons = dict(rejections(order_import))
+    assert "it has 7 cells where the header has 6" in reasons[2]
+    assert "it has 4 cells where the header has 6" in reasons[3]
+    assert "is not an ISO 8601 date" in reasons[4]
+    assert "is before 1900" in reasons[5]
+    assert "unit_price '1e3' is not a positive amount" in reasons[6]
+    assert "unit_price '1_000'" in reasons[7]
+    assert "totals 99,999,999,990.00, more than the 9,999,999,999.99" in reasons[8]
+
+
+def test_an_order_too_long_to_hold_is_rejected_whole(
+    user, run_import, settings, monkeypatch
+):
+    from apps.orders.imports import rows
+
+    monkeypatch.setattr(rows, "MAX_LINES", 3)
+    settings.IMPORT_BATCH_ROWS = 2
+    data = [["L-1", "2024-05-01", "MUG-01", "1", "", ""]] * 7
+    data += [["L-2", "2024-05-01", "MUG-01", "1", "", ""]]
+    order_import = run_import(user, csv_bytes(data))
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["L-2"]
+    assert order_import.rows_rejected == 7
+    assert "Order 'L-1' has more than 3 lines" in dict(rejections(order_import))[5]
+
+
+def test_a_file_with_old_mac_line_endings_imports(user, run_import):
+    data = csv_bytes(generated_rows(4)).replace(b"\n", b"\r")
+    order_import = run_import(user, data)
+    assert order_import.total_rows == 4
+    assert order_import.orders_imported == 2
+
+
+def test_a_header_with_a_quote_left_open_is_refused_not_a_500(client, user):
+    client.force_login(user)
+    response = client.post(
+        reverse("orders:imports"),
+        {"file": uploaded(b'external_id,"ordered_at,sku,quantity\nA,1,2,3\n')},
+    )
+    assert response.status_code == 400
+    assert "The header row does not match" in response.content.decode()
+    huge = b"external_id,ordered_at,sku,quantity," + b"x" * 200_000 + b"\nA,1,2,3\n"
+    response = client.post(reverse("orders:imports"), {"file": uploaded(huge)})
+    assert response.status_code == 400
+    assert "The header row is not valid CSV" in response.content.decode()
+
+
+def test_an_import_id_in_other_digits_is_a_404_not_a_500(client, user):
+    client.force_login(user)
+    assert client.get(reverse("orders:list") + "?import=²").status_code == 200
+
+
+def test_a_stored_file_gone_ends_the_import_saying_so(user, products):
+    with use_broker("memory://"):
+        order_import = services.order_import_start(
+            owner=user, file=uploaded(csv_bytes(generated_rows(2)))
+        )
+    default_storage.delete(order_import.stored_file)
+    tasks.order_import_run.delay(order_import.pk)
+    order_import.refresh_from_db()
+    assert order_import.status == "failed"
+    assert order_import.error_message == (
+        "The stored file is gone, so the import cannot go on."
+    )
+
+
+def test_the_clean_up_leaves_the_files_of_imports_not_ended(user, products, clock):
+    with use_broker("memory://"):
+        running = services.order_import_start(
+            owner=user, file=uploaded(csv_bytes(generated_rows(2)))
+        )
+    OrderImport.objects.filter(pk=running.pk).update(
+        status="running", finished_at=timezone.now() - timedelta(days=30)
+    )
+    assert tasks.order_imports_clean() == 0
+    assert default_storage.exists(running.stored_file)
+
+
+def test_every_formula_start_is_neutralised():
+    from apps.orders.imports import export
+
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        assert export.neutralise(f"{start}1") == f"'{start}1"
+    assert export.neutralise("plain") == "plain"

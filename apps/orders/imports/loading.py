@@ -143,6 +143,9 @@ def _copy_write(owner_id: int, import_id: int, orders: list[NewOrder]) -> set[st
                        checkout_token, now(),
                        CASE WHEN status = %s THEN ordered_at END, %s
                 FROM import_stage_orders
+                -- One order for every writer: two imports of overlapping
+                -- files wait for each other instead of deadlocking.
+                ORDER BY external_id
                 ON CONFLICT DO NOTHING
                 RETURNING id, external_id
             ), lines AS (

@@ -5,10 +5,11 @@ checked on its own (`parse_row`), and the rows of one order gathered
 import csv
 import functools
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import BinaryIO
 
 from django.conf import settings
@@ -23,6 +24,13 @@ EXTERNAL_ID_MAX = 64  # Order.external_id's column.
 # Longer than any real cell of an orders file: a field past it means the
 # file is not what it claims (or a quote was left open), so reading stops.
 FIELD_MAX = 10_000
+# Orders older than this are taken for typing errors (and very old dates do
+# not survive every database's and Python's date arithmetic).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+# Lines of one order: its rows are held in memory until the order is whole.
+MAX_LINES = 1000
+# What an order's total can hold (Order.total: 12 digits, 2 decimals).
+MAX_TOTAL = Decimal("9999999999.99")
 
 
 def read_rows(file: BinaryIO) -> Iterator[tuple[int, list[str]]]:
@@ -90,10 +98,13 @@ class RowInvalid(Exception):
         self.message = message
 
 
-def parse_row(cells: list[str], columns: dict[str, int], products: dict) -> Line:
+def parse_row(
+    cells: list[str], columns: dict[str, int], products: dict, *, width: int
+) -> Line:
     """The row as a Line, or RowInvalid naming every problem it has.
 
-    `products` maps each SKU to its product (active or not).
+    `products` maps each SKU to its product (active or not); `width` is the
+    header's number of cells.
     """
 
     def cell(name):
@@ -103,6 +114,13 @@ def parse_row(cells: list[str], columns: dict[str, int], products: dict) -> Line
         return cells[position].strip()
 
     problems = []
+    if len(cells) != width:
+        # A cell too many or too few: the values may sit in the wrong columns
+        # (a decimal comma, "12,50", splits a price in two).
+        problems.append(
+            f"it has {len(cells)} cells where the header has {width}; a value "
+            "with a comma must be in double quotes"
+        )
     external_id = cell("external_id")
     if not external_id:
         problems.append("external_id is empty")
@@ -151,20 +169,17 @@ def parse_row(cells: list[str], columns: dict[str, int], products: dict) -> Line
     return Line(external_id, ordered_at, status, sku, quantity, unit_price)
 
 
+# Plain digits and at most two decimals: no exponent ("1e3"), sign, or
+# digit group separator, which Decimal() would take.
+PRICE = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
+
+
 def parse_price(raw: str) -> Decimal | None:
-    """A positive amount with at most two decimals, in ASCII digits; else None."""
-    try:
-        price = Decimal(raw) if raw.isascii() else None
-    except InvalidOperation:
+    """A positive amount like 12.50; else None."""
+    if not PRICE.fullmatch(raw):
         return None
-    if (
-        price is None
-        or not price.is_finite()
-        or not 0 < price <= MAX_PRICE
-        or price.as_tuple().exponent < -2
-    ):
-        return None
-    return price
+    price = Decimal(raw)
+    return price if 0 < price <= MAX_PRICE else None
 
 
 def parse_when(raw: str) -> datetime:
@@ -175,6 +190,8 @@ def parse_when(raw: str) -> datetime:
     when = _parsed_when(raw)
     if when > timezone.now() + timedelta(days=1):
         raise ValueError(f"ordered_at {raw!r} is in the future")
+    if when < EARLIEST:
+        raise ValueError(f"ordered_at {raw!r} is before {EARLIEST.year}")
     return when
 
 
@@ -186,50 +203,74 @@ def _parsed_when(raw: str) -> datetime:
             when = datetime.combine(date.fromisoformat(raw), time())
         else:
             when = datetime.fromisoformat(raw)
-    except ValueError:
+        when = timezone.make_aware(when) if timezone.is_naive(when) else when
+        # In UTC, as stored: 0001-01-01T00:30+01:00 is out of range there.
+        return when.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError(
             f"ordered_at {raw!r} is not an ISO 8601 date or date-time, like "
             "2024-05-31 or 2024-05-31T14:30:00+02:00"
         ) from None
-    return timezone.make_aware(when) if timezone.is_naive(when) else when
 
 
 @dataclass
 class OrderGroup:
-    """The rows of one order (consecutive rows sharing an external_id)."""
+    """The rows of one order (consecutive rows sharing an external_id).
+
+    An order's rows wait in memory until it is whole, so an order has at most
+    MAX_LINES lines: past them the group is `full`, and the reader goes on
+    with a `continued` group, whose rows are all rejected with it.
+    """
 
     external_id: str
+    continued: bool = False
     rows: list[tuple[int, list[str]]] = field(default_factory=list)
-    lines: list[Line] = field(default_factory=list)
+    lines: list[tuple[int, Line]] = field(default_factory=list)
     # {row number: why}, for rows with a problem of their own.
     errors: dict[int, str] = field(default_factory=dict)
 
     def add(self, number: int, cells: list[str], line: Line | None, error: str):
         self.rows.append((number, cells))
-        if line is not None and self.lines:
-            first = self.lines[0]
+        if self.continued or len(self.rows) > MAX_LINES:
+            line, error = (
+                None,
+                (
+                    f"Order {self.external_id!r} has more than {MAX_LINES:,} lines, "
+                    "the most we import in one order."
+                ),
+            )
+        elif line is not None and self.lines:
+            first_row, first = self.lines[0]
             if (line.ordered_at, line.status) != (first.ordered_at, first.status):
                 line, error = (
                     None,
                     (
-                        f"Its ordered_at or status differs from row "
-                        f"{self.rows[0][0]:,} of the same order "
-                        f"{self.external_id!r}; the rows of one order must agree."
+                        f"Its ordered_at or status differs from row {first_row:,} "
+                        f"of the same order {self.external_id!r}; the rows of one "
+                        "order must agree."
                     ),
                 )
         if line is None:
             self.errors[number] = error
         else:
-            self.lines.append(line)
+            self.lines.append((number, line))
+
+    @property
+    def full(self) -> bool:
+        return len(self.rows) > MAX_LINES
 
     @property
     def is_valid(self) -> bool:
         return not self.errors
 
+    def reject(self, reason: str) -> None:
+        """Hold the whole order back for `reason` (given to its first row)."""
+        self.errors.setdefault(self.rows[0][0], reason)
+
     def rejections(self) -> list[tuple[int, list[str], str]]:
         """Every row of the order, each with why it was not imported: never
         half an order."""
-        first_bad = min(self.errors) if self.errors else None
+        first_bad = min(self.errors)
         return [
             (
                 number,

@@ -78,12 +78,14 @@ class _Run:
     def __init__(self, order_import: OrderImport):
         self.order_import = order_import
         self.columns = upload.columns_of(order_import.header)
+        self.width = len(order_import.header)
         self.products = {p.sku: p for p in Product.objects.all()}
         self.groups: list[OrderGroup] = []
         self.rows_in_batch = 0
 
     def read(self, file) -> None:
-        # Rows through `last_row` were written by an earlier attempt.
+        # The rows an earlier attempt saved are skipped: rows_done counts
+        # the rows after the header through its last batch.
         last_row = self.order_import.rows_done + 1
         group = None
         try:
@@ -92,7 +94,9 @@ class _Run:
                     continue
                 last_row = number
                 try:
-                    line = rows.parse_row(cells, self.columns, self.products)
+                    line = rows.parse_row(
+                        cells, self.columns, self.products, width=self.width
+                    )
                     error = ""
                 except rows.RowInvalid as exc:
                     line, error = None, exc.message
@@ -101,6 +105,9 @@ class _Run:
                     if group is not None:
                         self._add(group)
                     group = OrderGroup(key)
+                elif group.full:  # Too long to hold: the rest go with it.
+                    self._add(group)
+                    group = OrderGroup(key, continued=True)
                 group.add(number, cells, line, error)
         except upload.FileRefused as exc:
             # Keep the whole orders read before the problem; the order being
@@ -127,32 +134,31 @@ class _Run:
 
     def _write_batch(self, *, through_row: int) -> None:
         order_import = self.order_import
-        rejected, orders, seen = [], {}, set()
-        for group in self.groups:
-            if not group.is_valid:
-                rejected += group.rejections()
-            elif group.external_id in seen:
-                rejected += _split_order(group)
-            else:
-                seen.add(group.external_id)
-                orders[group.external_id] = group
+        orders = self._orders_to_write()
         with transaction.atomic():
+            # An order seen earlier in this file (in an earlier batch) had
+            # its rows apart: none of them is imported.
+            for external_id in _seen_before(order_import, orders):
+                orders.pop(external_id).reject(SPLIT_ORDER.format(external_id))
+            new_orders = {key: self._new_order(group) for key, group in orders.items()}
+            for key, new_order in list(new_orders.items()):
+                if new_order.total > rows.MAX_TOTAL:
+                    del new_orders[key]
+                    orders.pop(key).reject(
+                        f"Order {key!r} totals {new_order.total:,}, more than the "
+                        f"{rows.MAX_TOTAL:,} an order can hold."
+                    )
             inserted = loading.orders_write(
                 owner_id=order_import.owner_id,
                 import_id=order_import.pk,
-                orders=[self._new_order(group) for group in orders.values()],
+                orders=list(new_orders.values()),
             )
-            not_inserted = set(orders) - inserted
-            # Already there from this very file: its rows were not together.
-            earlier = set(
-                Order.objects.filter(
-                    owner_id=order_import.owner_id,
-                    external_id__in=not_inserted,
-                    source_import=order_import,
-                ).values_list("external_id", flat=True)
-            )
-            for external_id in earlier:
-                rejected += _split_order(orders[external_id])
+            rejected = [
+                (*rejection, group.external_id)
+                for group in self.groups
+                if not group.is_valid
+                for rejection in group.rejections()
+            ]
             OrderImportRejection.objects.bulk_create(
                 [
                     OrderImportRejection(
@@ -160,8 +166,9 @@ class _Run:
                         row_number=number,
                         reason=reason[:500],
                         values=cells,
+                        external_id=external_id[: rows.EXTERNAL_ID_MAX],
                     )
-                    for number, cells, reason in rejected
+                    for number, cells, reason, external_id in rejected
                 ],
                 batch_size=1000,
             )
@@ -175,7 +182,7 @@ class _Run:
                 rows_done=rows_done,
                 orders_imported=order_import.orders_imported + len(inserted),
                 orders_skipped=(
-                    order_import.orders_skipped + len(not_inserted) - len(earlier)
+                    order_import.orders_skipped + len(new_orders) - len(inserted)
                 ),
                 rows_rejected=order_import.rows_rejected + len(rejected),
             )
@@ -187,6 +194,18 @@ class _Run:
         )
         self.groups, self.rows_in_batch = [], 0
 
+    def _orders_to_write(self) -> dict[str, OrderGroup]:
+        """{external id: group} of the batch's valid orders; an order whose
+        external id came up before in the batch, valid or not, is rejected."""
+        orders, seen = {}, set()
+        for group in self.groups:
+            if group.external_id in seen and not group.continued:
+                group.reject(SPLIT_ORDER.format(group.external_id))
+            seen.add(group.external_id)
+            if group.is_valid:
+                orders[group.external_id] = group
+        return orders
+
     def _new_order(self, group: OrderGroup) -> loading.NewOrder:
         lines = [
             loading.NewLine(
@@ -195,9 +214,9 @@ class _Run:
                 unit_price=line.unit_price or self.products[line.sku].price,
                 quantity=line.quantity,
             )
-            for line in group.lines
+            for _, line in group.lines
         ]
-        first = group.lines[0]
+        _, first = group.lines[0]
         return loading.NewOrder(
             external_id=group.external_id,
             ordered_at=first.ordered_at,
@@ -209,12 +228,23 @@ class _Run:
         )
 
 
-def _split_order(group: OrderGroup) -> list:
-    reason = (
-        f"Order {group.external_id!r} appeared earlier in the file: the rows of "
-        "one order must be next to each other. These rows were not imported."
+SPLIT_ORDER = (
+    "Order {!r} appeared earlier in the file: the rows of one order must be "
+    "next to each other. These rows were not imported."
+)
+
+
+def _seen_before(order_import: OrderImport, orders: dict) -> set[str]:
+    """Which of these external ids an earlier batch of this import imported
+    or rejected."""
+    ids = list(orders)
+    imported = Order.objects.filter(
+        owner_id=order_import.owner_id, external_id__in=ids, source_import=order_import
+    ).values_list("external_id", flat=True)
+    rejected = order_import.rejections.filter(external_id__in=ids).values_list(
+        "external_id", flat=True
     )
-    return [(number, cells, reason) for number, cells in group.rows]
+    return set(imported) | set(rejected)
 
 
 def _end(order_import: OrderImport, *, failed: str = "") -> None:

@@ -50,16 +50,24 @@ def check_upload(file: BinaryIO) -> UploadSummary:
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines, offset, chunk, last = 0, 0, head, b""
     while chunk:
+        # Lines end in \n, \r\n or (old Macs) a lone \r.
+        newlines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        if last.endswith(b"\r") and chunk.startswith(b"\n"):
+            newlines -= 1  # A \r\n cut in two by the chunks.
         if b"\x00" in chunk:
             raise FileRefused(
                 f"The file has a NUL byte at byte {offset + chunk.index(0):,}: it is "
                 "not a text file. " + FIX_ENCODING
             )
+        # The decoder keeps a character cut by the chunk's edge for the next
+        # chunk: an error's position counts from those bytes.
+        pending = decoder.getstate()[0]
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            raise FileRefused(_not_utf8(exc, offset, chunk)) from exc
-        newlines += chunk.count(b"\n")
+            raise FileRefused(
+                _not_utf8(exc, offset - len(pending), pending + chunk)
+            ) from exc
         offset += len(chunk)
         last = chunk
         chunk = file.read(CHUNK)
@@ -70,7 +78,7 @@ def check_upload(file: BinaryIO) -> UploadSummary:
             "The file ends in the middle of a character: it is not UTF-8 text. "
             + FIX_ENCODING
         ) from exc
-    lines = newlines + (0 if last.endswith(b"\n") else 1)
+    lines = newlines + (0 if last.endswith((b"\n", b"\r")) else 1)
     total_rows = max(0, lines - 1)  # Roughly: a quoted cell may hold a newline.
     if total_rows > settings.IMPORT_MAX_ROWS:
         raise FileRefused(
@@ -97,11 +105,13 @@ def _refuse_binary(head: bytes) -> None:
         raise FileRefused("The file is a PDF, not CSV text.")
 
 
-def _not_utf8(exc: UnicodeDecodeError, offset: int, chunk: bytes) -> str:
+def _not_utf8(exc: UnicodeDecodeError, offset: int, data: bytes) -> str:
+    """Say where the first byte that is not UTF-8 is; `data`, where decoding
+    failed, starts at byte `offset` of the file."""
     position = offset + exc.start
-    line = chunk[: exc.start].count(b"\n") + 1 if offset == 0 else None
+    line = data[: exc.start].count(b"\n") + 1 if offset == 0 else None
     where = f"line {line}" if line else f"byte {position:,}"
-    byte = chunk[exc.start]
+    byte = data[exc.start]
     return (
         f"The file is not UTF-8 text: byte 0x{byte:02X} on {where} is not valid "
         "UTF-8, so the file was probably saved as Latin-1 or Windows-1252. "
@@ -114,6 +124,10 @@ def read_header(file: BinaryIO) -> list[str]:
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     try:
         header = next(csv.reader(text), [])
+    except csv.Error as exc:
+        raise FileRefused(
+            f"The header row is not valid CSV ({exc}): a quote left open?"
+        ) from exc
     finally:
         text.detach()  # Leave the binary file open for the caller.
     columns_of(header)

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.orders import selectors
-from apps.orders.imports import export, forms, services, upload
+from apps.orders.imports import export, forms, rows, services, upload
 
 
 @login_required
@@ -35,6 +35,7 @@ def import_list(request):
             "sample": export.sample_rows(),
             "max_bytes": settings.IMPORT_MAX_BYTES,
             "max_rows": settings.IMPORT_MAX_ROWS,
+            "max_lines": rows.MAX_LINES,
         },
         status=400 if form.errors else 200,
     )
