@@ -34,6 +34,25 @@ def refuse_unsafe_limits(**kwargs):
         )
 
 
+@signals.beat_init.connect
+def stop_beat_between_ticks(sender, **kwargs):
+    """On SIGTERM or SIGINT, let beat finish its tick, save the schedule and
+    exit 0, within its max interval (5 s).
+
+    Celery's own handler saves the schedule inside the signal handler. When
+    the signal lands while the tick is in a database query, that save runs on
+    the same connection, whose lock the interrupted query holds (psycopg 3),
+    and beat hangs until it is killed. Here the handler only asks the loop to
+    stop; the loop then saves the schedule as it ends.
+    """
+    from celery import platforms
+
+    def stop(signum, frame):
+        sender._is_shutdown.set()
+
+    platforms.signals.update(SIGTERM=stop, SIGINT=stop)
+
+
 SWEEP_TASK = "apps.core.tasks.jobs_sweep"
 
 
