@@ -6,11 +6,40 @@ The Celery app. Its configuration is the `# Celery` block of config/settings.py
 import logging
 import os
 
-from celery import Celery, signals
+from celery import Celery, platforms, signals
+from celery.apps.beat import Beat
+from kombu.utils.objects import cached_property
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("config")
+
+class BeatStoppingBetweenTicks(Beat):
+    """`celery beat`, which on SIGTERM or SIGINT finishes its tick, saves the
+    schedule and exits 0, within its max interval (5 s).
+
+    Celery's own handler saves the schedule inside the signal handler. When
+    the signal lands while beat is in a database query (loading the schedule
+    at start-up, or a tick), that save runs on the same connection, whose lock
+    the interrupted query holds (psycopg 3), and beat hangs until it is
+    killed. This handler only asks the loop to stop; the loop then saves the
+    schedule as it ends. It is installed before the scheduler first touches
+    the database, so there is no moment when Celery's handler is in place.
+    """
+
+    def install_sync_handler(self, service):
+        def stop(signum, frame):
+            service._is_shutdown.set()
+
+        platforms.signals.update(SIGTERM=stop, SIGINT=stop)
+
+
+class App(Celery):
+    @cached_property
+    def Beat(self):
+        return self.subclass_with_self(BeatStoppingBetweenTicks)
+
+
+app = App("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
@@ -32,25 +61,6 @@ def refuse_unsafe_limits(**kwargs):
         raise SystemExit(
             "Refusing to start: " + "; ".join(error.msg for error in errors)
         )
-
-
-@signals.beat_init.connect
-def stop_beat_between_ticks(sender, **kwargs):
-    """On SIGTERM or SIGINT, let beat finish its tick, save the schedule and
-    exit 0, within its max interval (5 s).
-
-    Celery's own handler saves the schedule inside the signal handler. When
-    the signal lands while the tick is in a database query, that save runs on
-    the same connection, whose lock the interrupted query holds (psycopg 3),
-    and beat hangs until it is killed. Here the handler only asks the loop to
-    stop; the loop then saves the schedule as it ends.
-    """
-    from celery import platforms
-
-    def stop(signum, frame):
-        sender._is_shutdown.set()
-
-    platforms.signals.update(SIGTERM=stop, SIGINT=stop)
 
 
 SWEEP_TASK = "apps.core.tasks.jobs_sweep"
