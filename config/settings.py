@@ -193,6 +193,9 @@ STORAGES = {
 }
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "media/"
+# The stylesheet and fonts of every PDF (apps.core.pdf): the only files a
+# PDF render may load.
+PDF_ASSETS_DIR = BASE_DIR / "static" / "pdf"
 
 # Request limits: refuse oversized bodies before any view reads them.
 
@@ -263,6 +266,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # WeasyPrint logs every step of every page at INFO; its warnings (a
+        # refused URL, an unknown CSS property) still show.
+        "weasyprint.progress": {"level": "WARNING"},
+    },
 }
 
 # Celery
@@ -347,6 +355,7 @@ CELERY_TASK_ROUTES = {
     "apps.core.tasks.*": {"queue": "quick"},
     "apps.orders.tasks.payment_*": {"queue": "critical"},
     "apps.orders.tasks.orders_flag_stale": {"queue": "quick"},
+    "apps.orders.tasks.order_paid_email": {"queue": "quick"},
     "apps.orders.tasks.*": {"queue": "heavy"},
     "apps.reports.tasks.*": {"queue": "heavy"},
     "apps.uploads.tasks.*": {"queue": "heavy"},
@@ -402,6 +411,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.accounts.tasks.signup_requests_clean",
         "schedule": crontab(minute=0),
     },
+    "expire-old-reports": {
+        # Hourly, at 20 past: delete the PDFs of reports older than
+        # REPORT_RETENTION_DAYS (each row stays, marked expired).
+        "task": "apps.reports.tasks.reports_expire",
+        "schedule": crontab(minute=20),
+    },
     "delete-old-import-files": {
         # Daily at 03:30: delete the stored CSV files of imports that ended
         # IMPORT_FILE_RETENTION_DAYS ago (the imports and orders stay).
@@ -436,3 +451,18 @@ IMPORT_FILE_RETENTION_DAYS = env.int("IMPORT_FILE_RETENTION_DAYS", default=7)
 # one transaction: an attempt cut off resumes after the last batch. Bigger is
 # faster, smaller shows progress (and a cancel) sooner.
 IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=5000)
+
+# PDF reports (apps.reports)
+
+# Days a finished report's PDF is kept; then beat deletes the file (the row
+# stays, marked expired).
+REPORT_RETENTION_DAYS = env.int("REPORT_RETENTION_DAYS", default=7)
+# Refused in the worker: a report with more orders (or failed payments) than
+# this; the message asks for a shorter range.
+REPORT_MAX_ROWS = env.int("REPORT_MAX_ROWS", default=20_000)
+# Rows laid out at a time: WeasyPrint holds a part's pages in memory (about
+# 5 MB a page), so this bounds a worker's memory whatever the report's length.
+REPORT_ROWS_PER_PART = env.int("REPORT_ROWS_PER_PART", default=1000)
+# Seconds: past this a report ends failed, saying so, with no partial file
+# (20,000 orders take about two minutes). The hard limit is 30 s more.
+REPORT_SOFT_TIME_LIMIT = env.int("REPORT_SOFT_TIME_LIMIT", default=300)

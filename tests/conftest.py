@@ -67,6 +67,16 @@ def fresh_cache():
 
 
 @pytest.fixture
+def products(db):
+    """The demo catalogue, by SKU."""
+    from apps.orders import services
+    from apps.orders.models import Product
+
+    services.products_seed_demo()
+    return list(Product.objects.order_by("sku"))
+
+
+@pytest.fixture
 def password():
     return PASSWORD
 

@@ -1,0 +1,120 @@
+"""What each kind of report holds, as HTML parts for apps.core.pdf.
+
+Every kind counts its rows (for the row cap and the progress bar) and yields
+its document in parts of at most REPORT_ROWS_PER_PART rows, each a whole
+HTML page from the kind's template, with how many rows it holds. Data comes
+from the selectors, always scoped to the report's owner; user text reaches
+the templates only through autoescaping.
+"""
+
+from collections.abc import Iterator
+from decimal import Decimal
+from itertools import islice
+
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from apps.reports import charts, selectors
+from apps.reports.models import Report
+
+Kind = Report.Kind
+
+
+def rows_in(report: Report) -> int:
+    """How many rows the report's table(s) will hold."""
+    if report.kind == Kind.ORDER_HISTORY:
+        return selectors.order_history(report).count()
+    if report.kind == Kind.FAILED_PAYMENTS:
+        return selectors.failed_payment_attempts(report).count()
+    return selectors.sales_totals(report)["orders"]
+
+
+def html_parts(report: Report) -> Iterator[tuple[str, int]]:
+    """The report as (HTML of one part, rows in it), first to last."""
+    if report.kind == Kind.ORDER_HISTORY:
+        return _order_history(report)
+    if report.kind == Kind.FAILED_PAYMENTS:
+        return _failed_payments(report)
+    return _sales_summary(report)
+
+
+def _render(report: Report, template: str, context: dict) -> str:
+    return render_to_string(
+        f"reports/pdf/{template}.html",
+        {"report": report, "currency": settings.CURRENCY, **context},
+    )
+
+
+def _sales_summary(report: Report) -> Iterator[tuple[str, int]]:
+    # One part: a day per row and a product per row, however many orders.
+    totals = selectors.sales_totals(report)
+    days = selectors.sales_by_day(report)
+    chart = charts.bar_chart(
+        [(day["day"].strftime("%b %d"), day["revenue"]) for day in days]
+    )
+    html = _render(
+        report,
+        "sales_summary",
+        {
+            "totals": totals,
+            "average": (
+                (totals["revenue"] / totals["orders"]).quantize(Decimal("0.01"))
+                if totals["orders"]
+                else Decimal("0.00")
+            ),
+            "days": days,
+            "products": selectors.sales_by_product(report),
+            "chart": chart,
+        },
+    )
+    yield html, totals["orders"]
+
+
+def _order_history(report: Report) -> Iterator[tuple[str, int]]:
+    size = settings.REPORT_ROWS_PER_PART
+    totals = selectors.order_history_totals(report)
+    orders = selectors.order_history(report).iterator(chunk_size=size)
+    done = 0
+    for number, chunk in enumerate(_chunks(orders, size), start=1):
+        done += len(chunk)
+        yield (
+            _render(
+                report,
+                "order_history",
+                {
+                    "orders": chunk,
+                    "part": number,
+                    "totals": totals,
+                    "last": done >= totals["orders"],
+                },
+            ),
+            len(chunk),
+        )
+
+
+def _failed_payments(report: Report) -> Iterator[tuple[str, int]]:
+    size = settings.REPORT_ROWS_PER_PART
+    attempts = selectors.failed_payment_attempts(report).iterator(chunk_size=size)
+    total = selectors.failed_payment_attempts(report).count()
+    done = 0
+    for number, chunk in enumerate(_chunks(attempts, size), start=1):
+        payments = selectors.payments_by_id({attempt.job_id for attempt in chunk})
+        rows = [(attempt, payments.get(attempt.job_id)) for attempt in chunk]
+        done += len(chunk)
+        yield (
+            _render(
+                report,
+                "failed_payments",
+                {"rows": rows, "part": number, "total": total, "last": done >= total},
+            ),
+            len(chunk),
+        )
+
+
+def _chunks(rows: Iterator, size: int) -> Iterator[list]:
+    """Lists of `size` rows, or one empty list when there are none: an empty
+    report is still a page that says so."""
+    chunk = list(islice(rows, size))
+    yield chunk
+    while chunk := list(islice(rows, size)):
+        yield chunk
