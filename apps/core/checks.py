@@ -49,6 +49,12 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
                 f"@job_task({model.__name__}) (apps.core.job_task).",
                 "core.E006",
             )
+        if model.chained_task_name and model.chained_task_name not in app.tasks:
+            error(
+                f"{model.__name__}.chained_task_name {model.chained_task_name}: "
+                "no task.",
+                "core.E009",
+            )
     for name, task in sorted(app.tasks.items()):
         if name.startswith("celery."):
             continue  # Celery's own tasks run on the global limits checked below.

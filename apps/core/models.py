@@ -28,6 +28,14 @@ class Job(models.Model):
 
     # The Celery task that does the work, called with the row's id.
     task_name = ""
+    # A task to run next, with the same id, once the job's task has ended,
+    # however it ended (a Celery chain: an invoice, then the email that
+    # attaches it). Every publish carries it, the sweeper's included, so a
+    # job handed to another worker still runs its next step. That task must
+    # be idempotent, and do nothing while the job is not final (a duplicate
+    # delivery that found the job held elsewhere ends early, and the chain
+    # goes on from it too).
+    chained_task_name = ""
     # Retry policy: attempt n waits a random time up to
     # min(retry_backoff * 2**(n-1), retry_backoff_max) seconds.
     max_attempts = 5
@@ -42,10 +50,11 @@ class Job(models.Model):
     # update and by a heartbeat every JOB_HEARTBEAT_INTERVAL seconds. A lease
     # that lapses means the worker died: the sweeper hands the job to another.
     lease_seconds = 15
-    # A job that saves its work as it goes (progress with its batches) and
-    # whose next attempt goes on from there: a worker may be stopped under it
-    # (a deploy need not wait for its time limit), since the sweeper hands
-    # it on once its lease lapses, and nothing is done twice.
+    # A job that a worker may be stopped under (a deploy need not wait for its
+    # time limit): the sweeper hands it on once its lease lapses, and its next
+    # attempt goes on from the work it saved (an import, batch by batch) or
+    # does it again from the start (a report, whose file appears only when
+    # complete); either way nothing is done twice.
     resumable = False
     # Where the owner may cancel the job from. A queued or retrying job is
     # cancelled at once; a running one stops at its next progress checkpoint.

@@ -111,8 +111,13 @@ def job_requeue(job: Job, *, stage: str) -> None:
 
 def _publish(model: type[Job], job_id: int, task_id: str) -> None:
     task = selectors.job_task(model)
+    message = task.signature((job_id,), task_id=task_id)
+    if model.chained_task_name:
+        message |= task.app.signature(
+            model.chained_task_name, args=(job_id,), immutable=True
+        )
     try:
-        task.apply_async(args=[job_id], task_id=task_id)
+        message.apply_async()
     except (KombuError, OSError):
         # The request must still succeed: the row stays queued and the sweeper
         # publishes it again once the broker is back.

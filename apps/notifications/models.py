@@ -24,6 +24,10 @@ class OutgoingEmail(Job):
     subject = models.CharField(max_length=255)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
+    # Files sent with it, each {"name": its default-storage name,
+    # "filename": as the recipient sees it, "content_type": ...}; read from
+    # storage when the email is sent, so the row stays small.
+    attachments = models.JSONField(default=list, blank=True)
     # One email per key: a second request with the same key gets the first row,
     # which is how "one welcome email per user" holds under parallel delivery.
     idempotency_key = models.CharField(max_length=200, unique=True)

@@ -5,6 +5,7 @@ from uuid import uuid4
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -18,12 +19,18 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def email_queue(
-    *, owner, template: str, context: dict, idempotency_key: str = ""
+    *,
+    owner,
+    template: str,
+    context: dict,
+    idempotency_key: str = "",
+    attachments: list[dict] = (),
 ) -> OutgoingEmail:
     """Render `templates/emails/<template>.*` for `owner` and send it from a worker.
 
     With an idempotency key, queueing the same email again returns the first
-    row instead of sending twice.
+    row instead of sending twice. `attachments` are stored files, each
+    {"name": storage name, "filename": ..., "content_type": ...}.
     """
     context = {**context, "user": owner, "site_name": "Jobs Demo"}
     email, created = OutgoingEmail.objects.get_or_create(
@@ -39,6 +46,7 @@ def email_queue(
             ),
             "body_text": render_to_string(f"emails/{template}.txt", context),
             "body_html": render_to_string(f"emails/{template}.html", context),
+            "attachments": list(attachments),
         },
     )
     if created:
@@ -126,6 +134,16 @@ def email_deliver(*, email: OutgoingEmail) -> None:
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
+    for attachment in email.attachments:
+        try:
+            with default_storage.open(attachment["name"], "rb") as file:
+                content = file.read()
+        except FileNotFoundError:
+            # Deleted since it was queued (its order is gone): the email
+            # still goes, as the rest of it is still true.
+            logger.warning("Email %s: attachment %s is gone", email.pk, attachment)
+            continue
+        message.attach(attachment["filename"], content, attachment["content_type"])
     # The checkpoint before the one thing that cannot be undone: an attempt
     # that lost the job to another worker stops here instead of sending twice.
     jobs.job_progress(email, progress=50, stage="Sending")

@@ -1,10 +1,12 @@
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from apps.core import downloads
 from apps.notifications import selectors, services
 
 MAILBOX_PAGE_SIZE = 50
@@ -77,6 +79,22 @@ def email_detail(request, pk):
         return redirect_to_login(request.get_full_path())
     email = get_object_or_404(_emails(request), pk=pk)
     return render(request, "notifications/email_detail.html", {"email": email})
+
+
+@login_required
+@require_safe
+def email_attachment(request, pk, number):
+    """A file attached to one of the user's own emails (an invoice): to its
+    recipient only, whoever else may read the email in the mailbox."""
+    email = get_object_or_404(selectors.mailbox_emails(user=request.user), pk=pk)
+    if email.owner_id != request.user.pk or not 1 <= number <= len(email.attachments):
+        raise Http404("No such attachment.")
+    attachment = email.attachments[number - 1]
+    try:
+        file = default_storage.open(attachment["name"], "rb")
+    except FileNotFoundError:
+        raise Http404("This file is gone.") from None
+    return downloads.pdf_response(file, attachment["filename"], download=True)
 
 
 @login_required

@@ -146,6 +146,47 @@ class Payment(Job):
         return f"Payment #{self.pk} for order #{self.order_id}"
 
 
+class Invoice(Job):
+    """The PDF invoice of a paid order, rendered by a worker once its payment
+    succeeds; the "order paid" email follows it (a Celery chain) and carries
+    it as an attachment."""
+
+    task_name = "apps.orders.tasks.invoice_render"
+    # Runs when the render has ended, however: with the PDF attached if it
+    # was made, saying it is not if it failed.
+    chained_task_name = "apps.orders.tasks.order_paid_email"
+    max_attempts = 3
+    retry_backoff = 5
+    retry_backoff_max = 60
+    soft_time_limit = 60
+    time_limit = 75
+    status_template = "orders/_invoice_status.html"
+
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, related_name="invoice"
+    )
+    # Where the PDF is (default storage), under an unguessable name chosen
+    # when the invoice is created; a second render writes the same file.
+    stored_file = models.CharField(max_length=200)
+    pages = models.PositiveIntegerField(default=0)
+    size = models.PositiveBigIntegerField(default=0)  # Bytes.
+
+    def __str__(self):
+        return f"Invoice {self.number}"
+
+    @property
+    def number(self) -> str:
+        return f"INV-{self.order_id:06d}"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.SUCCEEDED
+
+    @property
+    def download_name(self) -> str:
+        return f"invoice-{self.number}.pdf"
+
+
 class OrderImport(Job):
     """One CSV file of orders, read and imported by a worker in batches.
 

@@ -1,6 +1,6 @@
 from django.db.models import Prefetch, QuerySet
 
-from apps.orders.models import Order, OrderImport, Payment, Product
+from apps.orders.models import Invoice, Order, OrderImport, Payment, Product
 
 
 def products_for_sale() -> QuerySet[Product]:
@@ -21,3 +21,7 @@ def order_latest_payment(order: Order) -> Payment | None:
 
 def order_imports_of(user) -> QuerySet[OrderImport]:
     return OrderImport.objects.filter(owner=user)
+
+
+def order_invoice(order: Order) -> Invoice | None:
+    return Invoice.objects.filter(order=order).first()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.accounts import selectors as accounts
 from apps.core import services as jobs
 from apps.notifications import services as notifications
-from apps.orders import gateway
+from apps.orders import gateway, invoices
 from apps.orders.models import Order, OrderLine, Payment, Product
 
 logger = logging.getLogger(__name__)
@@ -177,12 +177,8 @@ def _payment_succeeded(payment: Payment, *, charge_id: str) -> None:
     order.status = Order.Status.PAID
     order.paid_at = timezone.now()
     order.save(update_fields=["status", "paid_at"])
-    notifications.email_queue(
-        owner=order.owner,
-        template="order_paid",
-        context={"order": order, "payment": payment, "order_url": _order_url(order)},
-        idempotency_key=f"order-paid:{order.pk}",
-    )
+    # The invoice, then the "order paid" email with it attached (a chain).
+    invoices.invoice_start(order=order)
     logger.info("Payment %s paid order %s", payment.pk, order.pk)
 
 

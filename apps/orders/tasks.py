@@ -1,9 +1,9 @@
 from celery import shared_task
 
 from apps.core.job_task import job_task
-from apps.orders import services
+from apps.orders import invoices, services
 from apps.orders.imports import services as imports
-from apps.orders.models import OrderImport, Payment
+from apps.orders.models import Invoice, OrderImport, Payment
 
 
 # A payment out of attempts is settled with the gateway before it fails: the
@@ -11,6 +11,19 @@ from apps.orders.models import OrderImport, Payment
 @job_task(Payment, give_up=services.payment_give_up)
 def payment_process(payment: Payment) -> None:
     services.payment_process(payment=payment)
+
+
+# The first link of the chain that Invoice.chained_task_name completes.
+@job_task(Invoice)
+def invoice_render(invoice: Invoice) -> None:
+    invoices.invoice_render(invoice=invoice)
+
+
+# The second link: runs after the render however it ended; idempotent (one
+# email per order), and a no-op until the invoice is final.
+@shared_task(soft_time_limit=20, time_limit=25)
+def order_paid_email(invoice_id: int) -> None:
+    invoices.order_paid_email(invoice_id=invoice_id)
 
 
 @shared_task(soft_time_limit=20, time_limit=25)

@@ -1,10 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
-from apps.orders import forms, selectors, services
+from apps.core import downloads
+from apps.orders import forms, invoices, selectors, services
 
 ORDERS_PER_PAGE = 50
 
@@ -78,4 +81,31 @@ def order_pay(request, pk):
         )
     except services.OrderNotPayable:
         messages.info(request, "A payment for this order is already under way.")
+    return redirect("orders:detail", pk=order.pk)
+
+
+@login_required
+@require_safe
+def order_invoice(request, pk):
+    """The order's invoice PDF, to its owner only."""
+    order = get_object_or_404(selectors.orders_of(request.user), pk=pk)
+    invoice = selectors.order_invoice(order)
+    if invoice is None or not invoice.is_ready:
+        raise Http404("This order has no invoice yet.")
+    try:
+        file = default_storage.open(invoice.stored_file, "rb")
+    except FileNotFoundError:
+        raise Http404("This invoice's file is gone.") from None
+    return downloads.pdf_response(
+        file, invoice.download_name, download=bool(request.GET.get("download"))
+    )
+
+
+@login_required
+@require_POST
+def order_invoice_retry(request, pk):
+    order = get_object_or_404(selectors.orders_of(request.user), pk=pk)
+    invoice = selectors.order_invoice(order)
+    if invoice is None or not invoices.invoice_retry(invoice=invoice):
+        messages.info(request, "This invoice is not one that failed.")
     return redirect("orders:detail", pk=order.pk)

@@ -9,9 +9,9 @@ the templates only through autoescaping.
 
 from collections.abc import Iterator
 from decimal import Decimal
-from itertools import islice
 
 from django.conf import settings
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 
 from apps.reports import charts, selectors
@@ -73,9 +73,9 @@ def _sales_summary(report: Report) -> Iterator[tuple[str, int]]:
 def _order_history(report: Report) -> Iterator[tuple[str, int]]:
     size = settings.REPORT_ROWS_PER_PART
     totals = selectors.order_history_totals(report)
-    orders = selectors.order_history(report).iterator(chunk_size=size)
+    orders = selectors.order_history(report)
     done = 0
-    for number, chunk in enumerate(_chunks(orders, size), start=1):
+    for number, chunk in enumerate(_chunks(orders, size, "ordered_at"), start=1):
         done += len(chunk)
         yield (
             _render(
@@ -94,10 +94,10 @@ def _order_history(report: Report) -> Iterator[tuple[str, int]]:
 
 def _failed_payments(report: Report) -> Iterator[tuple[str, int]]:
     size = settings.REPORT_ROWS_PER_PART
-    attempts = selectors.failed_payment_attempts(report).iterator(chunk_size=size)
-    total = selectors.failed_payment_attempts(report).count()
+    attempts = selectors.failed_payment_attempts(report)
+    total = attempts.count()
     done = 0
-    for number, chunk in enumerate(_chunks(attempts, size), start=1):
+    for number, chunk in enumerate(_chunks(attempts, size, "started_at"), start=1):
         payments = selectors.payments_by_id({attempt.job_id for attempt in chunk})
         rows = [(attempt, payments.get(attempt.job_id)) for attempt in chunk]
         done += len(chunk)
@@ -111,10 +111,20 @@ def _failed_payments(report: Report) -> Iterator[tuple[str, int]]:
         )
 
 
-def _chunks(rows: Iterator, size: int) -> Iterator[list]:
-    """Lists of `size` rows, or one empty list when there are none: an empty
-    report is still a page that says so."""
-    chunk = list(islice(rows, size))
+def _chunks(rows: QuerySet, size: int, field: str) -> Iterator[list]:
+    """The rows, ordered by (`field`, id), in lists of `size`: each list a
+    query of its own that starts after the last row of the one before.
+
+    Not one long cursor: the worker writes its progress between two lists,
+    and SQLite refuses a write from a connection still reading an older
+    snapshot (a PostgreSQL cursor would hold a transaction open as long).
+    The first list may be empty: an empty report is a page that says so.
+    """
+    chunk = list(rows[:size])
     yield chunk
-    while chunk := list(islice(rows, size)):
-        yield chunk
+    while len(chunk) == size:
+        value, pk = getattr(chunk[-1], field), chunk[-1].pk
+        after = Q(**{f"{field}__gt": value}) | Q(**{field: value, "pk__gt": pk})
+        chunk = list(rows.filter(after)[:size])
+        if chunk:
+            yield chunk

@@ -18,8 +18,9 @@ class Report(Job):
         FAILED_PAYMENTS = "failed_payments", "Failed payments"
 
     task_name = "apps.reports.tasks.report_generate"
-    # A render fails the same way each time; attempts are for lost workers.
-    max_attempts = 3
+    # A render fails the same way each time; attempts are for lost workers
+    # (a deploy may stop one under a long report).
+    max_attempts = 5
     retry_backoff = 5
     retry_backoff_max = 60
     # Past the soft limit the report fails, saying so, and leaves no file.
@@ -28,6 +29,9 @@ class Report(Job):
     # One part of the PDF (REPORT_ROWS_PER_PART rows) takes a few seconds,
     # and the progress after each renews the lease; so does the heartbeat.
     lease_seconds = 30
+    # Longer than a deploy waits: cut off, a report is rendered again from
+    # the start by the next attempt (the PDF appears only when complete).
+    resumable = True
     cancellable_statuses = (Job.Status.QUEUED, Job.Status.RETRYING, Job.Status.RUNNING)
     status_template = "reports/_report_status.html"
     badge_template = "reports/_report_badge.html"

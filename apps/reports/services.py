@@ -8,9 +8,11 @@ after each part, and ends the report ready, then tells its owner.
 
 import logging
 import secrets
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
@@ -89,6 +91,9 @@ def report_generate(*, report: Report) -> None:
         return
     jobs.job_progress(report, progress=COLLECTED, stage="Rendering pages")
     done = 0
+    # Celery raises SoftTimeLimitExceeded wherever the task is; should it land
+    # in library code that swallows exceptions, the next part ends it anyway.
+    deadline = time.monotonic() + report.soft_time_limit
 
     def parts():
         nonlocal done
@@ -97,6 +102,8 @@ def report_generate(*, report: Report) -> None:
             yield html
 
     def rendered(pages: int) -> None:
+        if time.monotonic() > deadline:
+            raise SoftTimeLimitExceeded
         share = done / rows if rows else 1
         jobs.job_progress(
             report,

@@ -1,10 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from apps.core import downloads
 from apps.reports import forms, selectors, services
 
 
@@ -46,25 +47,9 @@ def report_file(request, pk):
         file = default_storage.open(report.stored_file, "rb")
     except FileNotFoundError:
         raise Http404("This report's file is gone.") from None
-    return pdf_response(
+    return downloads.pdf_response(
         file, report.download_name, download=bool(request.GET.get("download"))
     )
-
-
-def pdf_response(file, filename: str, *, download: bool) -> FileResponse:
-    """A stored PDF as a response that a browser can only treat as a PDF."""
-    response = FileResponse(
-        file,
-        as_attachment=download,
-        filename=filename,
-        content_type="application/pdf",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    # Shown in a tab, a PDF is still a document of this site: it may run
-    # nothing and reach nothing.
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 @login_required

@@ -12,7 +12,7 @@ from apps.core import sweeper
 from apps.core.job_task import UNEXPECTED_FAILURE
 from apps.notifications.models import OutgoingEmail
 from apps.orders import services, tasks
-from apps.orders.models import GatewayCharge, Order, Payment
+from apps.orders.models import GatewayCharge, Invoice, Order, Payment
 from tests.orders.attempts import exhaust, process
 
 pytestmark = pytest.mark.django_db
@@ -237,7 +237,8 @@ def test_redelivered_payment_task_never_charges_twice(
     payment.refresh_from_db()
     assert (payment.status, payment.attempts) == ("succeeded", 2)
     assert GatewayCharge.objects.count() == 1
-    assert OutgoingEmail.objects.filter(template="order_paid").count() == 1
+    # One invoice, whose chain sends the one "order paid" email.
+    assert Invoice.objects.filter(order=order).count() == 1
 
 
 def test_payment_task_twice_charges_once(order, django_capture_on_commit_callbacks):
@@ -425,23 +426,23 @@ def test_a_time_limit_hit_after_the_charge_still_ends_the_payment_paid(
     order, django_capture_on_commit_callbacks, monkeypatch
 ):
     payment = start(order, SUCCEEDS, django_capture_on_commit_callbacks)
-    real_email_queue = services.notifications.email_queue
+    real_invoice_start = services.invoices.invoice_start
     calls = []
 
     def slow_first_time(**kwargs):
-        calls.append(kwargs["template"])
+        calls.append(kwargs["order"])
         if len(calls) == 1:
             raise SoftTimeLimitExceeded  # While recording the success.
-        return real_email_queue(**kwargs)
+        return real_invoice_start(**kwargs)
 
-    monkeypatch.setattr(services.notifications, "email_queue", slow_first_time)
+    monkeypatch.setattr(services.invoices, "invoice_start", slow_first_time)
     process(payment)
     payment.refresh_from_db()
     order.refresh_from_db()
     # The give-up hook found the charge at the gateway: paid, not failed.
     assert (payment.status, order.status) == ("succeeded", "paid")
     assert GatewayCharge.objects.get().requests == 1
-    assert OutgoingEmail.objects.filter(template="order_paid").count() == 1
+    assert Invoice.objects.filter(order=order).count() == 1
 
 
 def test_a_payment_whose_settlement_fails_is_settled_by_a_later_attempt(

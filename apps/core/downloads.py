@@ -1,0 +1,19 @@
+"""Stored files served to their owner, as responses a browser cannot misuse."""
+
+from django.http import FileResponse
+
+
+def pdf_response(file, filename: str, *, download: bool) -> FileResponse:
+    """A stored PDF, shown in the browser or (`download`) saved as `filename`.
+
+    Never sniffed as anything but a PDF; shown in a tab, it is still a
+    document of this site, so it may run nothing and load nothing; and no
+    shared cache keeps a copy of a private file.
+    """
+    response = FileResponse(
+        file, as_attachment=download, filename=filename, content_type="application/pdf"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "private, no-store"
+    return response
