@@ -1,6 +1,7 @@
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from uuid import uuid4
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -276,3 +277,50 @@ DEMO_PRODUCTS = [
 
 def _order_url(order: Order) -> str:
     return settings.SITE_URL + reverse("orders:detail", args=[order.pk])
+
+
+def orders_seed_demo(*, email: str, days: int = 90) -> int:
+    """Give the demo user a few months of orders (imported-style, with
+    external ids DEMO-...), so that reports have something to show; once."""
+    owner = accounts.user_by_email(email)
+    if (
+        owner is None
+        or Order.objects.filter(owner=owner, external_id__startswith="DEMO-").exists()
+    ):
+        return 0
+    products = list(Product.objects.filter(is_active=True).order_by("sku"))
+    now = timezone.now()
+    made = 0
+    with transaction.atomic():
+        for number in range(days * 2):
+            ordered_at = now - timedelta(days=days - number // 2, hours=number % 9)
+            chosen = [
+                products[(number + step) % len(products)]
+                for step in range(1 + number % 3)
+            ]
+            lines = [
+                (product, 1 + (number + index) % 4)
+                for index, product in enumerate(chosen)
+            ]
+            paid = number % 5 != 0  # One in five still awaits payment.
+            order = Order.objects.create(
+                owner=owner,
+                status=Order.Status.PAID if paid else Order.Status.AWAITING_PAYMENT,
+                total=sum(product.price * quantity for product, quantity in lines),
+                checkout_token=uuid4(),
+                ordered_at=ordered_at,
+                paid_at=ordered_at if paid else None,
+                external_id=f"DEMO-{number + 1:04d}",
+            )
+            OrderLine.objects.bulk_create(
+                OrderLine(
+                    order=order,
+                    product=product,
+                    product_name=product.name,
+                    unit_price=product.price,
+                    quantity=quantity,
+                )
+                for product, quantity in lines
+            )
+            made += 1
+    return made

@@ -296,6 +296,8 @@ def test_seed_demo_command_is_safe_to_run_twice(db, settings):
     call_command("seed_demo")
     call_command("seed_demo")
     assert Product.objects.count() == len(services.DEMO_PRODUCTS)
+    # A few months of orders for the demo user's reports, once.
+    assert Order.objects.filter(owner__email="demo@example.com").count() == 180
     assert (
         User.objects.filter(email__in=["demo@example.com", "admin@example.com"]).count()
         == 2
