@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 WIDTH, HEIGHT = 520, 170
-LEFT, BOTTOM, TOP = 46, 22, 8  # Room for the value axis and the day labels.
+# Room for the value axis, the day labels, and half a label past the last bar.
+LEFT, RIGHT, BOTTOM, TOP = 46, 18, 22, 8
 MAX_LABELS = 12
 
 
@@ -32,6 +33,7 @@ class BarChart:
     width: int
     height: int
     left: int
+    right: int  # Where the plot ends.
     baseline: float
     bars: list[Bar]
     labels: list[Tick]
@@ -41,7 +43,7 @@ class BarChart:
 def bar_chart(points: list[tuple[str, Decimal]]) -> BarChart:
     """Bars for (label, value) points, left to right, scaled to the largest;
     at most MAX_LABELS labels under them, so they never overlap."""
-    plot_width, plot_height = WIDTH - LEFT, HEIGHT - BOTTOM - TOP
+    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - BOTTOM - TOP
     baseline = HEIGHT - BOTTOM
     top_value = _round_up(max((value for _, value in points), default=Decimal(0)))
     slot = plot_width / max(len(points), 1)
@@ -68,7 +70,9 @@ def bar_chart(points: list[tuple[str, Decimal]]) -> BarChart:
         )
         for step in range(5)
     ]
-    return BarChart(WIDTH, HEIGHT, LEFT, baseline, bars, labels, gridlines)
+    return BarChart(
+        WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, baseline, bars, labels, gridlines
+    )
 
 
 def _round_up(value: Decimal) -> Decimal:

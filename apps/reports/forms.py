@@ -11,7 +11,25 @@ MAX_DAYS = 366
 
 class ReportForm(forms.Form):
     kind = forms.ChoiceField(
-        choices=Report.Kind.choices,
+        label="What it shows",
+        # Each choice says what is in it.
+        choices=[
+            (
+                Report.Kind.SALES_SUMMARY,
+                "Sales summary: paid orders and revenue by day (with a chart) "
+                "and by product",
+            ),
+            (
+                Report.Kind.ORDER_HISTORY,
+                "Order history: every order placed in the dates, one per row, "
+                "over as many pages as it takes",
+            ),
+            (
+                Report.Kind.FAILED_PAYMENTS,
+                "Failed payments: every failed attempt to charge a card, from "
+                "the payments' attempt history",
+            ),
+        ],
         widget=forms.RadioSelect,
         initial=Report.Kind.SALES_SUMMARY,
         error_messages={"required": "Choose what the report is about."},

@@ -59,5 +59,14 @@ class Report(Job):
         return self.status == self.Status.SUCCEEDED and bool(self.stored_file)
 
     @property
+    def rows_noun(self) -> str:
+        """What one row of this kind of report is."""
+        return {
+            self.Kind.SALES_SUMMARY: "paid order",
+            self.Kind.ORDER_HISTORY: "order",
+            self.Kind.FAILED_PAYMENTS: "failed attempt",
+        }[self.kind]
+
+    @property
     def download_name(self) -> str:
         return f"{self.kind.replace('_', '-')}-{self.start}-to-{self.end}.pdf"
