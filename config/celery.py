@@ -8,9 +8,13 @@ import os
 
 from celery import Celery, platforms, signals
 from celery.apps.beat import Beat
+from kombu import transport
 from kombu.utils.objects import cached_property
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# The broker of `make run` without Redis (config/broker_files.py).
+transport.TRANSPORT_ALIASES["localfiles"] = "config.broker_files:Transport"
 
 
 class BeatStoppingBetweenTicks(Beat):

@@ -311,7 +311,9 @@ if REDIS_URL:
         "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT
     }
 else:
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport, writing each message atomically
+    # (config/broker_files.py).
+    CELERY_BROKER_URL = "localfiles://"
     (BROKER_DIR / "messages").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,7 @@ def order_detail(request, pk, payment_form=None):
             "order": order,
             "payment": selectors.order_latest_payment(order),
             "payment_form": payment_form or forms.PaymentForm(),
+            "invoice": selectors.order_invoice(order),
         },
     )
 

@@ -138,7 +138,7 @@ def _end(
         else:
             jobs.job_succeed(
                 report,
-                stage=f"Ready: {made.pages:,} page{'s' if made.pages != 1 else ''}",
+                stage="Ready",
                 rows=rows,
                 pages=made.pages,
                 size=made.size,

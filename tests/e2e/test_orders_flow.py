@@ -103,7 +103,7 @@ def test_twice_failing_card_is_retried_then_paid_while_the_page_watches(
     expect(test_card).to_contain_text("Processing error on the first two attempts")
 
     fill_card(page, "4000 0000 0000 0119")
-    status = page.locator(".job-status")
+    status = page.locator(".payment-panel .job-status")
     with worker_paused():
         page.get_by_role("button", name="Pay $63.97").click()
         expect(status).to_have_attribute("data-status", "queued")
@@ -188,7 +188,7 @@ def test_declined_card_offers_the_form_again_in_place_and_another_card_pays(
     page.goto(f"/orders/{order.pk}/")
 
     fill_card(page, "4000 0000 0000 0002")
-    status = page.locator(".job-status")
+    status = page.locator(".payment-panel .job-status")
     with worker_paused():
         page.get_by_role("button", name="Pay $12.00").click()
         expect(status).to_have_attribute("data-status", "queued")

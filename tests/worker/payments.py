@@ -56,10 +56,11 @@ def assert_paid_once(payment: Payment, *, attempts: int, requests: int):
     assert order.status == "paid"
     assert order.paid_at is not None
     receipts = OutgoingEmail.objects.filter(owner=order.owner, template="order_paid")
-    assert receipts.count() == 1
-    # Sent by the worker, not just queued.
+    # Queued once the invoice is rendered (the chain's second step), then
+    # sent by the worker.
     wait_until(
         lambda: receipts.filter(status="succeeded").exists(),
-        timeout=15,
+        timeout=30,
         message="the order_paid email was not sent",
     )
+    assert receipts.count() == 1

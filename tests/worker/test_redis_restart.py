@@ -48,6 +48,12 @@ def test_jobs_enqueued_before_a_redis_restart_run_once_after_it(
         timeout=20,
         message=f"not every payment ran after the restart:\n{worker.output()}",
     )
+    # Each receipt follows its invoice (a chain).
+    wait_until(
+        lambda: OutgoingEmail.objects.filter(template="order_paid").count() == 3,
+        timeout=30,
+        message=f"not every receipt was queued:\n{worker.output()}",
+    )
     worker.stop()
     for payment in payments:
         payment.refresh_from_db()
