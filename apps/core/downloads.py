@@ -1,6 +1,7 @@
 """Stored files served to their owner, as responses a browser cannot misuse."""
 
-from django.http import FileResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
 
 
 def pdf_response(file, filename: str, *, download: bool) -> FileResponse:
@@ -17,3 +18,12 @@ def pdf_response(file, filename: str, *, download: bool) -> FileResponse:
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def stored_pdf_response(name: str, filename: str, *, download: bool) -> FileResponse:
+    """The PDF stored under `name` (default storage), or a 404 if it is gone."""
+    try:
+        file = default_storage.open(name, "rb")
+    except FileNotFoundError:
+        raise Http404("This file is gone.") from None
+    return pdf_response(file, filename, download=download)

@@ -1,6 +1,5 @@
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -90,11 +89,9 @@ def email_attachment(request, pk, number):
     if email.owner_id != request.user.pk or not 1 <= number <= len(email.attachments):
         raise Http404("No such attachment.")
     attachment = email.attachments[number - 1]
-    try:
-        file = default_storage.open(attachment["name"], "rb")
-    except FileNotFoundError:
-        raise Http404("This file is gone.") from None
-    return downloads.pdf_response(file, attachment["filename"], download=True)
+    return downloads.stored_pdf_response(
+        attachment["name"], attachment["filename"], download=True
+    )
 
 
 @login_required

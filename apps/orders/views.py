@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -93,12 +92,10 @@ def order_invoice(request, pk):
     invoice = selectors.order_invoice(order)
     if invoice is None or not invoice.is_ready:
         raise Http404("This order has no invoice yet.")
-    try:
-        file = default_storage.open(invoice.stored_file, "rb")
-    except FileNotFoundError:
-        raise Http404("This invoice's file is gone.") from None
-    return downloads.pdf_response(
-        file, invoice.download_name, download=bool(request.GET.get("download"))
+    return downloads.stored_pdf_response(
+        invoice.stored_file,
+        invoice.download_name,
+        download=bool(request.GET.get("download")),
     )
 
 

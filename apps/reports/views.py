@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
@@ -43,12 +42,10 @@ def report_file(request, pk):
     report = get_object_or_404(selectors.reports_of(request.user), pk=pk)
     if not report.is_ready:
         raise Http404("This report has no file (not ready, or expired).")
-    try:
-        file = default_storage.open(report.stored_file, "rb")
-    except FileNotFoundError:
-        raise Http404("This report's file is gone.") from None
-    return downloads.pdf_response(
-        file, report.download_name, download=bool(request.GET.get("download"))
+    return downloads.stored_pdf_response(
+        report.stored_file,
+        report.download_name,
+        download=bool(request.GET.get("download")),
     )
 
 
