@@ -21,6 +21,7 @@ into place only when complete: an attempt cut short leaves no partial file.
 import logging
 import mimetypes
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
@@ -144,3 +145,16 @@ def _stamp_page_numbers(writer: PdfWriter) -> None:
         page.compress_content_streams()  # Merging wrote them uncompressed.
     for _ in range(total):
         writer.remove_page(total)
+
+
+def parts_clean(directory: Path, *, older_than: float = 3600) -> int:
+    """Delete temporary files of write_pdf older than `older_than` seconds:
+    those of a worker killed while writing (a finished or stopped one removes
+    its own). Returns how many."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for part in directory.glob(".*.part") if directory.is_dir() else ():
+        if part.stat().st_mtime < cutoff:
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed

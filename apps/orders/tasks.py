@@ -20,8 +20,17 @@ def invoice_render(invoice: Invoice) -> None:
 
 
 # The second link: runs after the render however it ended; idempotent (one
-# email per order), and a no-op until the invoice is final.
-@shared_task(soft_time_limit=20, time_limit=25)
+# email per order), and a no-op until the invoice is final. It has no job row
+# of its own to retry from, so Celery retries it: a database hiccup here must
+# not cost the customer their receipt.
+@shared_task(
+    soft_time_limit=20,
+    time_limit=25,
+    autoretry_for=(Exception,),
+    max_retries=5,
+    retry_backoff=2,
+    retry_backoff_max=60,
+)
 def order_paid_email(invoice_id: int) -> None:
     invoices.order_paid_email(invoice_id=invoice_id)
 

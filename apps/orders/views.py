@@ -95,7 +95,7 @@ def order_invoice(request, pk):
     return downloads.stored_pdf_response(
         invoice.stored_file,
         invoice.download_name,
-        download=bool(request.GET.get("download")),
+        download=request.GET.get("download") == "1",
     )
 
 

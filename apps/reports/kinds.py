@@ -1,13 +1,16 @@
 """What each kind of report holds, as HTML parts for apps.core.pdf.
 
-Every kind counts its rows (for the row cap and the progress bar) and yields
-its document in parts of at most REPORT_ROWS_PER_PART rows, each a whole
-HTML page from the kind's template, with how many rows it holds. Data comes
-from the selectors, always scoped to the report's owner; user text reaches
-the templates only through autoescaping.
+Every kind takes a snapshot (the highest row id there is when it starts:
+rows added during the render are left out, so counts, totals and rows
+agree), counts its rows (for the row cap and the progress bar) and yields its
+document in parts of at most REPORT_ROWS_PER_PART rows, each a whole HTML
+page from the kind's template, with how many rows it holds. Data comes from
+the selectors, always scoped to the report's owner; user text reaches the
+templates only through autoescaping.
 """
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -20,22 +23,35 @@ from apps.reports.models import Report
 Kind = Report.Kind
 
 
-def rows_in(report: Report) -> int:
-    """How many rows the report's table(s) will hold."""
-    if report.kind == Kind.ORDER_HISTORY:
-        return selectors.order_history(report).count()
+def snapshot(report: Report) -> int:
+    """The last row id the report will include."""
     if report.kind == Kind.FAILED_PAYMENTS:
-        return selectors.failed_payment_attempts(report).count()
-    return selectors.sales_totals(report)["orders"]
+        return selectors.last_attempt_id()
+    return selectors.last_order_id()
 
 
-def html_parts(report: Report) -> Iterator[tuple[str, int]]:
+def rows_in(report: Report, upto: int) -> int:
+    """How many rows the report will list, one per line of its table."""
+    if report.kind == Kind.ORDER_HISTORY:
+        return selectors.order_history(report, upto).count()
+    if report.kind == Kind.FAILED_PAYMENTS:
+        return selectors.failed_payment_attempts(report, upto).count()
+    return selectors.sales_totals(report, upto)["orders"]
+
+
+def is_capped(report: Report) -> bool:
+    """Whether the row cap applies: not to a sales summary, whose tables
+    have a row per day and per product however many orders there are."""
+    return report.kind != Kind.SALES_SUMMARY
+
+
+def html_parts(report: Report, upto: int) -> Iterator[tuple[str, int]]:
     """The report as (HTML of one part, rows in it), first to last."""
     if report.kind == Kind.ORDER_HISTORY:
-        return _order_history(report)
+        return _order_history(report, upto)
     if report.kind == Kind.FAILED_PAYMENTS:
-        return _failed_payments(report)
-    return _sales_summary(report)
+        return _failed_payments(report, upto)
+    return _sales_summary(report, upto)
 
 
 def _render(report: Report, template: str, context: dict) -> str:
@@ -45,12 +61,18 @@ def _render(report: Report, template: str, context: dict) -> str:
     )
 
 
-def _sales_summary(report: Report) -> Iterator[tuple[str, int]]:
+def _sales_summary(report: Report, upto: int) -> Iterator[tuple[str, int]]:
     # One part: a day per row and a product per row, however many orders.
-    totals = selectors.sales_totals(report)
-    days = selectors.sales_by_day(report)
+    totals = selectors.sales_totals(report, upto)
+    days = selectors.sales_by_day(report, upto)
+    # Every day of the range on the chart, those without sales at zero, so
+    # that its axis is time.
+    revenue_on = {day["day"]: day["revenue"] for day in days}
     chart = charts.bar_chart(
-        [(day["day"].strftime("%b %d"), day["revenue"]) for day in days]
+        [
+            (day.strftime("%b %d"), revenue_on.get(day, Decimal(0)))
+            for day in _days(report.start, report.end)
+        ]
     )
     html = _render(
         report,
@@ -63,17 +85,17 @@ def _sales_summary(report: Report) -> Iterator[tuple[str, int]]:
                 else Decimal("0.00")
             ),
             "days": days,
-            "products": selectors.sales_by_product(report),
+            "products": selectors.sales_by_product(report, upto),
             "chart": chart,
         },
     )
     yield html, totals["orders"]
 
 
-def _order_history(report: Report) -> Iterator[tuple[str, int]]:
+def _order_history(report: Report, upto: int) -> Iterator[tuple[str, int]]:
     size = settings.REPORT_ROWS_PER_PART
-    totals = selectors.order_history_totals(report)
-    orders = selectors.order_history(report)
+    totals = selectors.order_history_totals(report, upto)
+    orders = selectors.order_history(report, upto)
     done = 0
     for number, chunk in enumerate(_chunks(orders, size, "ordered_at"), start=1):
         done += len(chunk)
@@ -92,9 +114,9 @@ def _order_history(report: Report) -> Iterator[tuple[str, int]]:
         )
 
 
-def _failed_payments(report: Report) -> Iterator[tuple[str, int]]:
+def _failed_payments(report: Report, upto: int) -> Iterator[tuple[str, int]]:
     size = settings.REPORT_ROWS_PER_PART
-    attempts = selectors.failed_payment_attempts(report)
+    attempts = selectors.failed_payment_attempts(report, upto)
     total = attempts.count()
     done = 0
     for number, chunk in enumerate(_chunks(attempts, size, "started_at"), start=1):
@@ -109,6 +131,11 @@ def _failed_payments(report: Report) -> Iterator[tuple[str, int]]:
             ),
             len(chunk),
         )
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    for offset in range((end - start).days + 1):
+        yield start + timedelta(days=offset)
 
 
 def _chunks(rows: QuerySet, size: int, field: str) -> Iterator[list]:

@@ -79,8 +79,9 @@ def report_generate(*, report: Report) -> None:
     ever served.
     """
     jobs.job_progress(report, progress=2, stage="Collecting data")
-    rows = kinds.rows_in(report)
-    if rows > settings.REPORT_MAX_ROWS:
+    upto = kinds.snapshot(report)
+    rows = kinds.rows_in(report, upto)
+    if kinds.is_capped(report) and rows > settings.REPORT_MAX_ROWS:
         _end(
             report,
             failed=(
@@ -97,14 +98,14 @@ def report_generate(*, report: Report) -> None:
 
     def parts():
         nonlocal done
-        for html, part_rows in kinds.html_parts(report):
+        for html, part_rows in kinds.html_parts(report, upto):
             done += part_rows  # Counted once write_pdf has rendered it.
             yield html
 
     def rendered(pages: int) -> None:
         if time.monotonic() > deadline:
             raise SoftTimeLimitExceeded
-        share = done / rows if rows else 1
+        share = min(1, done / rows) if rows else 1
         jobs.job_progress(
             report,
             progress=COLLECTED + int((RENDERED - COLLECTED) * share),
@@ -151,7 +152,10 @@ def _end(
             message=(
                 f"Your {report} report could not be made: {failed}"
                 if failed
-                else f"Your {report} report is ready ({made.pages:,} pages)."
+                else (
+                    f"Your {report} report is ready ({made.pages:,} "
+                    f"page{'s' if made.pages != 1 else ''})."
+                )
             ),
             url=url,
             idempotency_key=f"report_done:{report.pk}",
@@ -171,9 +175,12 @@ def _end(
 
 
 def report_give_up(report: Report, *, message: str, detail: str = "") -> None:
-    """The job's give-up hook: out of attempts, out of time, or a bug. The
-    file was never moved into place (apps.core.pdf), so there is none."""
+    """The job's give-up hook: out of attempts, out of time, or a bug. A
+    failed report has no file: one finished just before the limit struck is
+    deleted with it."""
     _end(report, failed=message)
+    stored = report.stored_file
+    transaction.on_commit(lambda: default_storage.delete(stored))
 
 
 @transaction.atomic
@@ -205,4 +212,6 @@ def reports_expire() -> int:
         done += 1
     if done:
         logger.info("Expired %s reports", done)
+    # And what workers killed while writing a PDF left behind.
+    pdf.parts_clean(Path(default_storage.path("reports")))
     return done

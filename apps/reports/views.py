@@ -45,7 +45,7 @@ def report_file(request, pk):
     return downloads.stored_pdf_response(
         report.stored_file,
         report.download_name,
-        download=bool(request.GET.get("download")),
+        download=request.GET.get("download") == "1",
     )
 
 

@@ -352,3 +352,104 @@ def test_a_user_may_have_three_reports_in_progress(user):
             start=date(2026, 1, 1),
             end=date(2026, 1, 2),
         )
+
+
+def text_positions(data: bytes) -> tuple[float, list[tuple[str, float]]]:
+    """The page width and every piece of text on page 1 with its x."""
+    import io
+
+    from pypdf import PdfReader
+
+    page = PdfReader(io.BytesIO(data)).pages[0]
+    found = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            found.append((text.strip(), cm[0] * tm[4] + cm[2] * tm[5] + cm[4]))
+
+    page.extract_text(visitor_text=visit)
+    return float(page.mediabox.width), found
+
+
+def test_a_long_unbroken_value_wraps_and_keeps_every_column_on_the_page(
+    user, products, request_report
+):
+    sha256 = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+    order_on(user, "2026-03-02 09:00", (products[0], 1), external_id=sha256)
+
+    report = request_report(user)
+
+    width, found = text_positions(stored_pdf(report))
+    amount = f"{products[0].price:,.2f}"
+    # Each run of text starts well inside the page, the amount's included.
+    assert any(text.endswith(amount) for text, _ in found), found
+    assert max(x for _, x in found) < width - 50, (width, found)
+
+
+def test_orders_arriving_during_the_render_are_left_out_of_rows_and_totals(
+    user, products, request_report, settings, monkeypatch
+):
+    from apps.core import pdf
+
+    settings.REPORT_ROWS_PER_PART = 2
+    for day in range(1, 6):
+        order_on(user, f"2026-03-0{day} 09:00", (products[0], 1))
+    real, added = pdf.html_to_pdf, []
+
+    def add_an_order_meanwhile(html):
+        if not added:  # An import lands while the first part renders.
+            added.append(
+                order_on(user, "2026-03-09 09:00", (products[1], 7), external_id="LATE")
+            )
+        return real(html)
+
+    monkeypatch.setattr(pdf, "html_to_pdf", add_an_order_meanwhile)
+
+    report = request_report(user)
+
+    text = pdf_text(stored_pdf(report))
+    assert report.rows == 5 and "LATE" not in text
+    assert text.count("5 orders") == 1
+    assert f"{products[0].price * 5:,.2f}" in text
+
+
+def test_the_row_cap_does_not_apply_to_a_sales_summary(
+    user, products, request_report, settings
+):
+    settings.REPORT_MAX_ROWS = 1
+    for day in (2, 3, 4):
+        order_on(user, f"2026-03-0{day} 09:00", (products[0], 1))
+
+    report = request_report(user, kind="sales_summary")
+
+    assert report.status == "succeeded" and report.rows == 3
+
+
+def test_the_chart_has_a_bar_for_every_day_of_the_range(user, products):
+    from apps.reports import kinds
+
+    order_on(user, "2026-03-02 09:00", (products[0], 1))
+    report = Report(owner=user, kind="sales_summary", start=date(2026, 3, 1))
+    report.end = date(2026, 3, 31)
+
+    [(html, rows)] = list(kinds.html_parts(report, upto=10**9))
+
+    assert html.count("<rect ") == 31 and rows == 1
+
+
+def test_a_part_left_by_a_killed_worker_is_cleaned_up_after_an_hour(
+    user, products, request_report
+):
+    import os
+
+    folder = Path(default_storage.path("reports"))
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, fresh = folder / ".old.pdf.1.part", folder / ".new.pdf.2.part"
+    stale.write_bytes(b"%PDF-half")
+    fresh.write_bytes(b"%PDF-half")
+    hour_ago = timezone.now().timestamp() - 3700
+    os.utime(stale, (hour_ago, hour_ago))
+
+    services.reports_expire()
+
+    assert not stale.exists() and fresh.exists()

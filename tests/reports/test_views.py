@@ -151,3 +151,9 @@ def test_the_list_shows_pages_size_and_expiry(client, ready_report):
     listing = client.get(reverse("reports:list")).content.decode()
     assert "1 page" in listing
     assert f"{ready_report.expires_at:%-d %b %Y}" in listing
+
+
+def test_only_download_1_asks_for_a_download(client, ready_report):
+    url = reverse("reports:file", args=[ready_report.pk])
+    response = client.get(url + "?download=0")
+    assert response["Content-Disposition"].startswith("inline;")
