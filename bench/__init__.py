@@ -21,6 +21,11 @@ price of safety.
   (COPY), on PostgreSQL (when DATABASE_URL names one) and SQLite, and show
   how its time and memory grow from 10,000 to 1,000,000 rows.
 
+- The report rows (report_*; bench.reports) compare a 1,000-order order
+  history rendered our way (parts, bundled stylesheet, fixed column widths)
+  with the same rows in one Bootstrap 5 document, and show how ours grows to
+  10,000 orders.
+
 Run it with `make bench` or `python -m bench`; it prints a table and writes
 var/bench.json. This package imports nothing heavy here, because the workers
 import its submodules (bench.tasks, bench.bare) by name.

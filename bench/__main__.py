@@ -10,6 +10,11 @@ var/bench.sqlite3), tasks outside eager mode. Its settings are tests.settings:
 the project's own plus the test-only job type the job rows run (SampleJob), so
 it also consumes that job's queue. The processes are the classes the worker
 tests run (tests.processes), started in their own sessions and stopped by pid.
+
+Then the CSV import (bench.imports) and the PDF reports (bench.reports), each
+in processes of its own on a throwaway database. `python -m bench reports`
+runs only the reports (no Redis or workers needed) and replaces their rows in
+var/bench.json, keeping the others.
 """
 
 import os
@@ -77,6 +82,28 @@ def import_rows(database_url: str) -> list[dict]:
     return rows
 
 
+def say_if_busy(load_before: float) -> None:
+    cores = os.cpu_count() or 1
+    if load_before > cores / 2:
+        say(
+            f"the machine was busy (load average {load_before:.1f} on {cores} "
+            "cores before the run): the figures are noisy, run it again later"
+        )
+
+
+def reports_only() -> None:
+    """`python -m bench reports`: the PDF reports' rows alone."""
+    from bench import reports
+
+    started, load_before = time.monotonic(), os.getloadavg()[0]
+    say("timing the PDF reports (takes three to five minutes)")
+    rows = reports.rows()
+    print(report.table(rows))
+    report.merge_json(rows, RESULTS)
+    say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")
+    say_if_busy(load_before)
+
+
 def main() -> None:
     started = time.monotonic()
     # The import is measured on the database this machine uses (CI and this
@@ -85,7 +112,7 @@ def main() -> None:
     # Other work on the machine lands on whichever side is being timed; the
     # turns in bench.measure even it out only partly, so say when there was
     # some. Read before the run, whose own processes raise the load.
-    load_before, cores = os.getloadavg()[0], os.cpu_count() or 1
+    load_before = os.getloadavg()[0]
     with ExitStack() as cleanup:
         redis_server = RedisServer()
         cleanup.callback(redis_server.stop)
@@ -182,15 +209,20 @@ def main() -> None:
     ]
     say("timing the CSV import (takes minutes: the naive loop is slow)")
     rows += import_rows(database_url)
+    say("timing the PDF reports (takes three to five minutes)")
+    from bench import reports
+
+    rows += reports.rows()
     print(report.table(rows))
     report.write_json(rows, RESULTS)
     say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")
-    if load_before > cores / 2:
-        say(
-            f"the machine was busy (load average {load_before:.1f} on {cores} "
-            "cores before the run): the figures are noisy, run it again later"
-        )
+    say_if_busy(load_before)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["reports"]:
+        reports_only()
+    elif sys.argv[1:]:
+        raise SystemExit("usage: python -m bench [reports]")
+    else:
+        main()

@@ -9,7 +9,17 @@ import json
 from pathlib import Path
 
 # How many decimals each unit deserves: finer would only show noise.
-DECIMALS = {"us": 1, "ms": 2, "tasks/s": 0, "jobs/s": 0, "rows/s": 0, "s": 2, "MB": 1}
+DECIMALS = {
+    "us": 1,
+    "ms": 2,
+    "tasks/s": 0,
+    "jobs/s": 0,
+    "rows/s": 0,
+    "pages/s": 2,
+    "s": 2,
+    "MB": 1,
+    "MB/page": 2,
+}
 
 
 def row(name: str, figures: dict[str, float], unit: str, *, lower_is_better):
@@ -48,3 +58,11 @@ def table(rows: list[dict]) -> str:
 def write_json(rows: list[dict], path: Path) -> None:
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def merge_json(rows: list[dict], path: Path) -> None:
+    """Write `rows` into `path` in place of the rows of the same names,
+    keeping the others: a run of one part leaves the rest of the results."""
+    new = {r["name"]: r for r in rows}
+    old = json.loads(path.read_text()) if path.exists() else []
+    write_json([new.pop(r["name"], r) for r in old] + list(new.values()), path)
