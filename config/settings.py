@@ -473,3 +473,10 @@ REPORT_ROWS_PER_PART = env.int("REPORT_ROWS_PER_PART", default=1000)
 # bench); twice that leaves room for reports rendered side by side. The hard
 # limit is 30 s more.
 REPORT_SOFT_TIME_LIMIT = env.int("REPORT_SOFT_TIME_LIMIT", default=600)
+
+# Image uploads (apps.uploads)
+
+# Refused in the web process: a bigger file (bytes), or an image whose header
+# claims more pixels (about 50 megapixels; a 12-megapixel photo is fine).
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=50_000_000)

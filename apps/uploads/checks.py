@@ -1,0 +1,82 @@
+"""What the web process checks of an uploaded image before it stores or
+queues anything: its size, what it is by its content, and its dimensions,
+read from the header alone (nothing is decoded here).
+
+The browser's content type and the file's extension are ignored: a PNG named
+photo.jpg is a PNG, and an HTML page named cat.png is refused.
+"""
+
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from PIL import Image, UnidentifiedImageError
+
+# What we take, as Pillow names the formats it finds in the bytes.
+FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
+
+
+class ImageRefused(Exception):
+    """The file is not an image we take; `message` says why, for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    format: str  # "JPEG", "PNG" or "WEBP".
+    width: int
+    height: int
+
+
+def check_image(file: BinaryIO, *, name: str, size: int) -> ImageHeader:
+    """The image's format and dimensions; ImageRefused if it is too big, not
+    an image, not one of ours, or has more pixels than UPLOAD_MAX_PIXELS."""
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise ImageRefused(
+            f"{name} is {filesizeformat(size)}; images may be up to "
+            f"{filesizeformat(settings.UPLOAD_MAX_BYTES)}."
+        )
+    if size == 0:
+        raise ImageRefused(f"{name} is empty.")
+    file.seek(0)
+    try:
+        # A header that claims more pixels than Pillow's own bomb limit makes
+        # it warn, or raise; both are refusals here, before any decoding.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                header = ImageHeader(image.format or "", *image.size)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageRefused(_too_many_pixels(name)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ImageRefused(
+            f"{name} is not an image we can read. Upload a JPEG, PNG or WebP file."
+        ) from None
+    finally:
+        file.seek(0)
+    if header.format not in FORMATS:
+        raise ImageRefused(
+            f"{name} is a {header.format} image; we take JPEG, PNG and WebP. "
+            "Save it in one of those and upload it again."
+        )
+    if header.width * header.height > settings.UPLOAD_MAX_PIXELS:
+        raise ImageRefused(_too_many_pixels(name, header))
+    return header
+
+
+def _too_many_pixels(name: str, header: ImageHeader | None = None) -> str:
+    limit = settings.UPLOAD_MAX_PIXELS / 1_000_000
+    found = (
+        f" ({header.width:,} × {header.height:,}, "
+        f"{header.width * header.height / 1_000_000:,.0f} megapixels)"
+        if header
+        else ""
+    )
+    return (
+        f"{name} is too large an image{found}; we take up to {limit:,.0f} megapixels."
+    )

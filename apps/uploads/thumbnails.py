@@ -1,0 +1,97 @@
+"""Thumbnails of an uploaded image, made by a worker from one decode.
+
+- Reduced decoding: a JPEG is decoded at the smallest of its built-in scales
+  (1/2, 1/4, 1/8) that still covers the largest thumbnail (`draft`), and
+  every resize shrinks by whole factors first (`reducing_gap`): a
+  12-megapixel photo never exists in memory at full size.
+- Orientation: the EXIF orientation is applied to the pixels, and then no
+  metadata at all is kept (EXIF and its GPS position, XMP, comments, ICC).
+- Fresh encodings: each thumbnail is encoded anew as WebP from pixels, so
+  nothing of the uploaded bytes (a PNG that is also an HTML page, say)
+  reaches a file we serve.
+- Each file is written under a temporary name and moved into place.
+
+The sizes cascade: the 480 is made from the 1280, the 160 from the 480.
+"""
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import uuid4
+
+from PIL import Image, ImageFile, ImageOps
+
+# Long edge, in pixels, of each thumbnail, largest first.
+SIZES = (1280, 480, 160)
+QUALITY = 82
+
+
+class ImageUnreadable(Exception):
+    """The stored image cannot be decoded (truncated or corrupt)."""
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    size: int  # The long edge asked for.
+    width: int
+    height: int
+    bytes: int
+
+
+def make_thumbnails(source: Path, target: dict[int, Path]) -> list[Thumbnail]:
+    """Write a WebP thumbnail of `source` for each size in SIZES to
+    target[size]; return what was written, largest first."""
+    try:
+        with _truncated_images_refused(), Image.open(source) as image:
+            # Decode at a reduced scale that still covers the largest size,
+            # whichever way the EXIF turns the picture.
+            image.draft("RGB", (SIZES[0], SIZES[0]))
+            oriented = ImageOps.exif_transpose(image)
+            oriented.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageUnreadable(str(exc)) from exc
+    picture = _without_metadata(oriented)
+    made = []
+    for size in SIZES:
+        picture.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        made.append(_write(picture, size, target[size]))
+    return made
+
+
+@contextmanager
+def _truncated_images_refused():
+    """Make Pillow fail on a truncated image, as it does by default.
+
+    WeasyPrint, which the same worker imports for PDFs, switches Pillow's
+    global LOAD_TRUNCATED_IMAGES on, which turns a truncated upload into a
+    thumbnail half grey. A worker process runs one task at a time.
+    """
+    saved = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _without_metadata(image: Image.Image) -> Image.Image:
+    """The pixels alone, in a mode WebP keeps: RGB, or RGBA for transparency."""
+    has_alpha = image.mode in ("RGBA", "LA") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    pixels = image.convert("RGBA" if has_alpha else "RGB")
+    pixels.info = {}
+    return pixels
+
+
+def _write(picture: Image.Image, size: int, path: Path) -> Thumbnail:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid4().hex}.part")
+    try:
+        # Only these options: no exif=, icc_profile= or xmp= is passed on.
+        picture.save(temporary, "WEBP", quality=QUALITY, method=4)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return Thumbnail(size, picture.width, picture.height, path.stat().st_size)

@@ -1,0 +1,72 @@
+"""Images made for the upload tests: photos with EXIF, and bad files."""
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+ORIENTATION, GPS_INFO, USER_COMMENT = 0x0112, 0x8825, 0x9286
+
+
+def photo(width=800, height=600, *, orientation=1, gps=True, fmt="JPEG") -> bytes:
+    """A photo-like image with EXIF (orientation, a GPS position), XMP and a
+    comment; its top-left quarter red, the rest blue, so a rotation shows."""
+    image = Image.new("RGB", (width, height), (20, 60, 200))
+    image.paste((220, 30, 30), (0, 0, width // 2, height // 2))
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    if gps:
+        exif.get_ifd(GPS_INFO).update({1: "N", 2: (48.0, 51.0, 30.0), 3: "E"})
+    out = io.BytesIO()
+    options = {"exif": exif.tobytes()}
+    if fmt == "JPEG":
+        options |= {"comment": b"shot at home", "xmp": b"<x:xmpmeta>secret</x:xmpmeta>"}
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def png_with_alpha(width=300, height=200) -> bytes:
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    image.paste((10, 200, 10, 255), (50, 50, 150, 150))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` × `height` and holds one tiny IDAT:
+    the shape of a decompression bomb, without the bomb."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def png_html_polyglot() -> bytes:
+    """A valid PNG that a browser sniffing it would also take for HTML."""
+    image = Image.new("RGB", (40, 30), (200, 200, 0))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    html = b"<html><script>alert(document.cookie)</script></html>"
+    data = out.getvalue()
+    # After the signature and IHDR, a text chunk holding the page.
+    return data[:33] + _chunk(b"tEXt", b"comment\x00" + html) + data[33:]
+
+
+def gif() -> bytes:
+    out = io.BytesIO()
+    Image.new("P", (10, 10)).save(out, "GIF")
+    return out.getvalue()

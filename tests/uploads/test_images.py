@@ -1,0 +1,161 @@
+"""The image checks of the web process and the worker's thumbnails, on real
+image bytes: bad files of every kind, EXIF rotation, no metadata kept."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from apps.uploads import checks, thumbnails
+from tests.uploads.images import (
+    GPS_INFO,
+    gif,
+    photo,
+    png_header_only,
+    png_html_polyglot,
+    png_with_alpha,
+)
+
+
+def check(data: bytes, name="upload.jpg"):
+    return checks.check_image(io.BytesIO(data), name=name, size=len(data))
+
+
+def refusal(data: bytes, name="upload.jpg") -> str:
+    with pytest.raises(checks.ImageRefused) as refused:
+        check(data, name)
+    return refused.value.message
+
+
+# The web's checks
+
+
+def test_jpeg_png_and_webp_are_taken_by_their_content_not_their_name():
+    assert check(photo(), "a.jpg") == checks.ImageHeader("JPEG", 800, 600)
+    assert check(png_with_alpha(), "named-like-a.jpg").format == "PNG"
+    assert check(photo(fmt="WEBP"), "x.png").format == "WEBP"
+
+
+def test_a_file_that_is_not_an_image_is_refused_saying_what_we_take():
+    message = refusal(b"<html><body>hello</body></html>", "cat.png")
+    assert message == (
+        "cat.png is not an image we can read. Upload a JPEG, PNG or WebP file."
+    )
+
+
+def test_another_image_format_is_refused_by_name():
+    assert refusal(gif(), "anim.png").startswith("anim.png is a GIF image; we take")
+
+
+def test_huge_dimensions_in_the_header_are_refused_before_any_decoding(settings):
+    settings.UPLOAD_MAX_PIXELS = 50_000_000
+    message = refusal(png_header_only(20_000, 20_000), "bomb.png")
+    assert "bomb.png is too large an image" in message
+    assert "50 megapixels" in message
+
+
+def test_a_header_past_pillows_own_bomb_limit_is_refused_too():
+    # Pillow warns past 89 megapixels and refuses past twice that; either way
+    # it is a clear refusal, never an exception.
+    for side in (10_000, 20_000, 100_000):
+        assert "too large an image" in refusal(png_header_only(side, side))
+
+
+def test_too_many_bytes_are_refused_with_the_limit(settings):
+    settings.UPLOAD_MAX_BYTES = 1000
+    data = photo()
+    message = refusal(data, "big.jpg")
+    assert message.startswith("big.jpg is ") and "images may be up to 1000" in message
+
+
+def test_an_empty_file_is_refused():
+    assert refusal(b"", "empty.jpg") == "empty.jpg is empty."
+
+
+def test_a_truncated_image_passes_the_header_check_and_fails_in_the_worker(tmp_path):
+    import weasyprint  # noqa: F401  As in a worker, which also makes PDFs.
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES  # WeasyPrint turned it on.
+    data = photo(1600, 1200)
+    cut = data[: len(data) // 2]
+    assert check(cut).format == "JPEG"  # The header is whole.
+    source = tmp_path / "cut.jpg"
+    source.write_bytes(cut)
+
+    with pytest.raises(thumbnails.ImageUnreadable):
+        thumbnails.make_thumbnails(source, targets(tmp_path))
+    assert ImageFile.LOAD_TRUNCATED_IMAGES  # Left as WeasyPrint wants it.
+    assert not list(tmp_path.glob("thumb-*"))
+
+
+# The worker's thumbnails
+
+
+def targets(folder):
+    return {size: folder / f"thumb-{size}.webp" for size in thumbnails.SIZES}
+
+
+def test_three_sizes_are_made_on_the_long_edge(tmp_path):
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(photo(4000, 3000))
+
+    made = thumbnails.make_thumbnails(source, targets(tmp_path))
+
+    assert [(t.size, t.width, t.height) for t in made] == [
+        (1280, 1280, 960),
+        (480, 480, 360),
+        (160, 160, 120),
+    ]
+    for thumbnail in made:
+        with Image.open(targets(tmp_path)[thumbnail.size]) as image:
+            assert image.format == "WEBP"
+            assert image.size == (thumbnail.width, thumbnail.height)
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_exif_rotation_is_applied_and_no_metadata_survives(tmp_path):
+    source = tmp_path / "portrait.jpg"
+    # Stored landscape, to be shown rotated 90° clockwise (orientation 6).
+    source.write_bytes(photo(1600, 1200, orientation=6))
+    with Image.open(source) as original:
+        assert original.getexif().get_ifd(GPS_INFO)  # The upload has a position.
+
+    made = thumbnails.make_thumbnails(source, targets(tmp_path))
+
+    assert (made[0].width, made[0].height) == (960, 1280)
+    for size, path in targets(tmp_path).items():
+        data = path.read_bytes()
+        with Image.open(path) as image:
+            assert not image.getexif(), size
+            assert not {"exif", "xmp", "icc_profile", "comment"} & set(image.info)
+            # Rotated: the red quarter, top-left as stored, is now top-right.
+            rgb = image.convert("RGB")
+            assert rgb.getpixel((image.width - 3, 2))[0] > 150
+            assert rgb.getpixel((2, 2))[2] > 150
+        assert b"secret" not in data and b"shot at home" not in data
+
+
+def test_transparency_is_kept(tmp_path):
+    source = tmp_path / "logo.png"
+    source.write_bytes(png_with_alpha())
+
+    thumbnails.make_thumbnails(source, targets(tmp_path))
+
+    with Image.open(targets(tmp_path)[160]) as image:
+        assert image.mode == "RGBA"
+        assert image.getpixel((0, 0))[3] == 0
+
+
+def test_a_png_that_is_also_html_is_taken_but_nothing_of_it_reaches_a_thumbnail(
+    tmp_path,
+):
+    data = png_html_polyglot()
+    assert b"<script>" in data and check(data, "x.png").format == "PNG"
+    source = tmp_path / "polyglot.png"
+    source.write_bytes(data)
+
+    thumbnails.make_thumbnails(source, targets(tmp_path))
+
+    for path in targets(tmp_path).values():
+        assert b"<script" not in path.read_bytes() and b"<html" not in path.read_bytes()
