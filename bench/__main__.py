@@ -11,10 +11,11 @@ the project's own plus the test-only job type the job rows run (SampleJob), so
 it also consumes that job's queue. The processes are the classes the worker
 tests run (tests.processes), started in their own sessions and stopped by pid.
 
-Then the CSV import (bench.imports) and the PDF reports (bench.reports), each
-in processes of its own on a throwaway database. `python -m bench reports`
-runs only the reports (no Redis or workers needed) and replaces their rows in
-var/bench.json, keeping the others.
+Then the CSV import (bench.imports), the PDF reports (bench.reports) and the
+thumbnails (bench.thumbnails), each in processes of its own.
+`python -m bench reports` or `python -m bench thumbnails` runs only that part
+(no Redis or workers needed) and replaces its rows in var/bench.json, keeping
+the others.
 """
 
 import os
@@ -98,6 +99,19 @@ def reports_only() -> None:
     started, load_before = time.monotonic(), os.getloadavg()[0]
     say("timing the PDF reports (takes three to five minutes)")
     rows = reports.rows()
+    print(report.table(rows))
+    report.merge_json(rows, RESULTS)
+    say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")
+    say_if_busy(load_before)
+
+
+def thumbnails_only() -> None:
+    """`python -m bench thumbnails`: the thumbnails' rows alone."""
+    from bench import thumbnails
+
+    started, load_before = time.monotonic(), os.getloadavg()[0]
+    say("timing the thumbnails (about a minute)")
+    rows = thumbnails.rows()
     print(report.table(rows))
     report.merge_json(rows, RESULTS)
     say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")
@@ -213,6 +227,10 @@ def main() -> None:
     from bench import reports
 
     rows += reports.rows()
+    say("timing the thumbnails (about a minute)")
+    from bench import thumbnails
+
+    rows += thumbnails.rows()
     print(report.table(rows))
     report.write_json(rows, RESULTS)
     say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")
@@ -222,7 +240,9 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["reports"]:
         reports_only()
+    elif sys.argv[1:] == ["thumbnails"]:
+        thumbnails_only()
     elif sys.argv[1:]:
-        raise SystemExit("usage: python -m bench [reports]")
+        raise SystemExit("usage: python -m bench [reports | thumbnails]")
     else:
         main()

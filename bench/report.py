@@ -19,6 +19,7 @@ DECIMALS = {
     "s": 2,
     "MB": 1,
     "MB/page": 2,
+    "KB": 0,
 }
 
 

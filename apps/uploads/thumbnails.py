@@ -6,9 +6,10 @@
   12-megapixel photo never exists in memory at full size.
 - Orientation: the EXIF orientation is applied to the pixels, and then no
   metadata at all is kept (EXIF and its GPS position, XMP, comments, ICC).
-- Fresh encodings: each thumbnail is encoded anew as WebP from pixels, so
-  nothing of the uploaded bytes (a PNG that is also an HTML page, say)
-  reaches a file we serve.
+- Fresh encodings: each thumbnail is encoded anew from pixels, so nothing of
+  the uploaded bytes (a PNG that is also an HTML page, say) reaches a file
+  we serve: JPEG for an opaque picture (encoding a WebP costs 40 times as
+  much, more than the rest of the work), WebP for one with transparency.
 - Each file is written under a temporary name and moved into place.
 
 The sizes cascade: the 480 is made from the 1280, the 160 from the 480.
@@ -34,14 +35,15 @@ class ImageUnreadable(Exception):
 @dataclass(frozen=True)
 class Thumbnail:
     size: int  # The long edge asked for.
+    path: Path
     width: int
     height: int
     bytes: int
 
 
-def make_thumbnails(source: Path, target: dict[int, Path]) -> list[Thumbnail]:
-    """Write a WebP thumbnail of `source` for each size in SIZES to
-    target[size]; return what was written, largest first."""
+def make_thumbnails(source: Path, folder: Path, stem: str) -> list[Thumbnail]:
+    """Write a thumbnail of `source` for each size in SIZES, as
+    folder/<stem>-<size>.jpg (or .webp); return them, largest first."""
     try:
         with _truncated_images_refused(), Image.open(source) as image:
             # Decode at a reduced scale that still covers the largest size,
@@ -52,10 +54,11 @@ def make_thumbnails(source: Path, target: dict[int, Path]) -> list[Thumbnail]:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageUnreadable(str(exc)) from exc
     picture = _without_metadata(oriented)
+    extension = "webp" if picture.mode == "RGBA" else "jpg"
     made = []
     for size in SIZES:
         picture.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
-        made.append(_write(picture, size, target[size]))
+        made.append(_write(picture, size, folder / f"{stem}-{size}.{extension}"))
     return made
 
 
@@ -90,8 +93,11 @@ def _write(picture: Image.Image, size: int, path: Path) -> Thumbnail:
     temporary = path.with_name(f".{path.name}.{uuid4().hex}.part")
     try:
         # Only these options: no exif=, icc_profile= or xmp= is passed on.
-        picture.save(temporary, "WEBP", quality=QUALITY, method=4)
+        if picture.mode == "RGBA":
+            picture.save(temporary, "WEBP", quality=QUALITY, method=4)
+        else:
+            picture.save(temporary, "JPEG", quality=QUALITY, optimize=True)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    return Thumbnail(size, picture.width, picture.height, path.stat().st_size)
+    return Thumbnail(size, path, picture.width, picture.height, path.stat().st_size)
