@@ -14,8 +14,9 @@ The images are generated once into var/bench-thumbs/: half photo-like
 over), 4000 × 3000. Peak memory is the process's peak resident size (VmHWM)
 over the run, after a reset, whole and above the process as it stood with
 its libraries loaded (the thumbnailing's own). Quality: the mean absolute
-difference, per channel on the 0-255 scale, between our 1280-pixel thumbnail and the naive
-one, averaged over the images (near 0 means they look the same).
+difference, per channel on the 0-255 scale, between our 1280-pixel
+thumbnail and the naive one, averaged over the images (near 0 means they
+look the same).
 
 `python -m bench.thumbnails` prints the rows as JSON; `python -m bench`
 includes them, and `python -m bench thumbnails` runs only this part.
