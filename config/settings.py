@@ -363,6 +363,8 @@ CELERY_TASK_ROUTES = {
     "apps.orders.tasks.order_paid_email": {"queue": "quick"},
     "apps.orders.tasks.*": {"queue": "heavy"},
     "apps.reports.tasks.*": {"queue": "heavy"},
+    # A batch's notification is quick work; the thumbnails are heavy.
+    "apps.uploads.tasks.upload_batch_*": {"queue": "quick"},
     "apps.uploads.tasks.*": {"queue": "heavy"},
 }
 # Declared, so that a worker started without -Q consumes all three; each has
@@ -422,6 +424,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.reports.tasks.reports_expire",
         "schedule": crontab(minute=20),
     },
+    "clean-uploads": {
+        # Daily at 03:45: delete failed image uploads older than a week, and
+        # folders of images that are gone.
+        "task": "apps.uploads.tasks.uploads_clean",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "delete-old-import-files": {
         # Daily at 03:30: delete the stored CSV files of imports that ended
         # IMPORT_FILE_RETENTION_DAYS ago (the imports and orders stay).
@@ -480,3 +488,8 @@ REPORT_SOFT_TIME_LIMIT = env.int("REPORT_SOFT_TIME_LIMIT", default=600)
 # claims more pixels (about 50 megapixels; a 12-megapixel photo is fine).
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=50_000_000)
+# One upload (one request): at most this many files and bytes in all.
+UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20)
+UPLOAD_MAX_REQUEST_BYTES = env.int(
+    "UPLOAD_MAX_REQUEST_BYTES", default=100 * 1024 * 1024
+)

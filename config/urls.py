@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("apps.notifications.urls")),
     path("orders/", include("apps.orders.urls")),
     path("reports/", include("apps.reports.urls")),
+    path("images/", include("apps.uploads.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -9,6 +9,7 @@ import random
 from datetime import timedelta
 from uuid import uuid4
 
+from celery import chord
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -43,6 +44,37 @@ def job_enqueue(job: Job) -> None:
     job.save(update_fields=["task_id", "enqueued_at"])
     model, job_id, task_id = type(job), job.pk, job.task_id
     transaction.on_commit(lambda: _publish(model, job_id, task_id))
+
+
+def job_enqueue_group(jobs: list[Job], *, then) -> None:
+    """Enqueue `jobs` (all of one type) as a Celery chord: their tasks run in
+    parallel and, once all have ended, the task signature `then` runs once
+    (a batch's one notification).
+
+    A job that the sweeper later publishes again runs outside the chord (its
+    model's chained_task_name is how it still reaches `then`'s work), so
+    `then` must be idempotent.
+    """
+    if not jobs:
+        return
+    model, now = type(jobs[0]), timezone.now()
+    for job in jobs:
+        job.task_id, job.enqueued_at = str(uuid4()), now
+        job.save(update_fields=["task_id", "enqueued_at"])
+    members = [(job.pk, job.task_id) for job in jobs]
+    transaction.on_commit(lambda: _publish_chord(model, members, then))
+
+
+def _publish_chord(model: type[Job], members: list[tuple[int, str]], then) -> None:
+    task = selectors.job_task(model)
+    header = [task.signature((job_id,), task_id=task_id) for job_id, task_id in members]
+    try:
+        chord(header)(then)
+    except (KombuError, OSError):
+        logger.warning("Broker unavailable: %s %s stay queued", model.__name__, members)
+        model.objects.filter(
+            pk__in=[job_id for job_id, _ in members], status=Job.Status.QUEUED
+        ).update(stage=WAITING_FOR_BROKER)
 
 
 def job_republish(job: Job, *, stage: str) -> bool:

@@ -85,3 +85,37 @@ document.addEventListener("drop", (event) => {
   input.files = event.dataTransfer.files;
   input.dispatchEvent(new Event("change", { bubbles: true }));
 });
+
+// A form marked [data-upload-progress] is sent in the background so that its
+// <progress> can show how much of a large upload has gone. The server answers
+// 204 (its messages saved for the next page) and the page is loaded again.
+// Without JavaScript the form posts as usual and is redirected.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest?.("form[data-upload-progress]");
+  if (!form || !window.XMLHttpRequest) return;
+  event.preventDefault();
+  const bar = form.querySelector("progress");
+  const button = form.querySelector("button[type=submit]");
+  const failed = (why) => {
+    if (button) button.disabled = false;
+    if (bar) bar.hidden = true;
+    window.alert(why);
+  };
+  const request = new XMLHttpRequest();
+  request.open("POST", form.action || window.location.href);
+  request.setRequestHeader("X-Upload-Progress", "1");
+  request.upload.addEventListener("progress", (progress) => {
+    if (!bar || !progress.lengthComputable) return;
+    bar.hidden = false;
+    bar.value = Math.round((100 * progress.loaded) / progress.total);
+  });
+  request.addEventListener("load", () => {
+    if (request.status === 204) window.location.assign(window.location.href);
+    else failed(`The upload was refused (${request.status}). Try fewer or smaller files.`);
+  });
+  request.addEventListener("error", () => {
+    failed("The upload did not reach the server. Check your connection and try again.");
+  });
+  if (button) button.disabled = true;
+  request.send(new FormData(form));
+});
