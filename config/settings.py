@@ -490,6 +490,9 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=50_000_000)
 # One upload (one request): at most this many files and bytes in all.
 UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20)
+# Django refuses a request with more files than this before any view runs:
+# one more than an upload may hold, so that the view can say how many.
+DATA_UPLOAD_MAX_NUMBER_FILES = max(DATA_UPLOAD_MAX_NUMBER_FILES, UPLOAD_MAX_FILES + 1)
 UPLOAD_MAX_REQUEST_BYTES = env.int(
     "UPLOAD_MAX_REQUEST_BYTES", default=100 * 1024 * 1024
 )

@@ -15,7 +15,10 @@ from django.template.defaultfilters import filesizeformat
 from PIL import Image, UnidentifiedImageError
 
 # What we take, as Pillow names the formats it finds in the bytes.
-FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
+FORMATS = {"JPEG", "PNG", "WEBP"}
+# A JPEG that carries a second picture (many phone photos: a depth map, a
+# gain map) is a JPEG to us; Pillow calls it MPO.
+SAME_AS = {"MPO": "JPEG"}
 
 
 class ImageRefused(Exception):
@@ -50,7 +53,8 @@ def check_image(file: BinaryIO, *, name: str, size: int) -> ImageHeader:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(file) as image:
-                header = ImageHeader(image.format or "", *image.size)
+                found = image.format or ""
+                header = ImageHeader(SAME_AS.get(found, found), *image.size)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise ImageRefused(_too_many_pixels(name)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):

@@ -9,6 +9,9 @@ class MultipleImageField(forms.FileField):
     """Several files from one input (Django's documented pattern)."""
 
     def __init__(self, *args, **kwargs):
+        # An empty file is refused by the checks, by name, with the others
+        # still taken: not the whole upload for one bad file.
+        kwargs.setdefault("allow_empty_file", True)
         kwargs.setdefault(
             "widget",
             MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),

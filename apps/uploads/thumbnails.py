@@ -49,8 +49,13 @@ def make_thumbnails(source: Path, folder: Path, stem: str) -> list[Thumbnail]:
             # Decode at a reduced scale that still covers the largest size,
             # whichever way the EXIF turns the picture.
             image.draft("RGB", (SIZES[0], SIZES[0]))
+            image.load()
+            # Formats with no reduced decoding (PNG, WebP): shrink by a whole
+            # factor at once, before any copy is made of the full picture.
+            factor = max(image.size) // (SIZES[0] * 2)
+            if factor > 1 and image.mode in ("RGB", "RGBA", "L", "LA"):
+                image = image.reduce(factor)
             oriented = ImageOps.exif_transpose(image)
-            oriented.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageUnreadable(str(exc)) from exc
     picture = _without_metadata(oriented)
@@ -79,10 +84,12 @@ def _truncated_images_refused():
 
 
 def _without_metadata(image: Image.Image) -> Image.Image:
-    """The pixels alone, in a mode WebP keeps: RGB, or RGBA for transparency."""
-    has_alpha = image.mode in ("RGBA", "LA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    """The pixels alone, as RGB, or RGBA when the image has transparency (an
+    alpha channel, a palette entry or a colour key)."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if image.mode.startswith("I"):
+        # 16-bit grey: to 8 bits by scale, not by clipping at 255 (white).
+        image = image.point(lambda value: value * (1 / 256)).convert("L")
     pixels = image.convert("RGBA" if has_alpha else "RGB")
     pixels.info = {}
     return pixels

@@ -82,7 +82,7 @@ def image_file(request, pk, variant):
     image = get_object_or_404(selectors.images_of(request.user), pk=pk)
     if variant == "original":
         name = image.original
-    elif variant.isdigit() and int(variant) in SIZES:
+    elif variant in {str(size) for size in SIZES}:
         thumbnail = image.thumbnail(int(variant))
         if thumbnail is None:
             raise Http404("No such thumbnail yet.")

@@ -110,8 +110,12 @@ document.addEventListener("submit", (event) => {
     bar.value = Math.round((100 * progress.loaded) / progress.total);
   });
   request.addEventListener("load", () => {
-    if (request.status === 204) window.location.assign(window.location.href);
-    else failed(`The upload was refused (${request.status}). Try fewer or smaller files.`);
+    const here = window.location.href.split("#")[0];
+    if (request.status === 204) window.location.reload();
+    // Sent elsewhere (the login page, once a session has expired): go there.
+    else if (request.responseURL && request.responseURL.split("#")[0] !== here) {
+      window.location.assign(request.responseURL);
+    } else failed(`The upload was refused (${request.status}). Try fewer or smaller files.`);
   });
   request.addEventListener("error", () => {
     failed("The upload did not reach the server. Check your connection and try again.");

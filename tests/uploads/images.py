@@ -70,3 +70,27 @@ def gif() -> bytes:
     out = io.BytesIO()
     Image.new("P", (10, 10)).save(out, "GIF")
     return out.getvalue()
+
+
+def mpo() -> bytes:
+    """A JPEG carrying a second picture, as many phones save: Pillow's MPO."""
+    out = io.BytesIO()
+    first = Image.new("RGB", (64, 48), (200, 20, 20))
+    first.save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (32, 24))])
+    return out.getvalue()
+
+
+def grey_16_bit() -> bytes:
+    """A 16-bit grey PNG at a quarter of full scale."""
+    out = io.BytesIO()
+    Image.new("I;16", (64, 48), 16448).save(out, "PNG")
+    return out.getvalue()
+
+
+def colour_keyed_png() -> bytes:
+    """An RGB PNG whose pure red is transparent (a tRNS colour key)."""
+    out = io.BytesIO()
+    image = Image.new("RGB", (64, 48), (255, 0, 0))
+    image.paste((0, 0, 255), (0, 0, 32, 48))
+    image.save(out, "PNG", transparency=(255, 0, 0))
+    return out.getvalue()

@@ -162,3 +162,36 @@ def test_a_png_that_is_also_html_is_taken_but_nothing_of_it_reaches_a_thumbnail(
     for thumbnail in made:
         data = thumbnail.path.read_bytes()
         assert b"<script" not in data and b"<html" not in data
+
+
+def test_a_phone_jpeg_with_a_second_picture_is_a_jpeg():
+    from tests.uploads.images import mpo
+
+    assert check(mpo(), "phone.jpg").format == "JPEG"
+
+
+def test_16_bit_grey_stays_grey_and_a_colour_key_stays_transparent(tmp_path):
+    from tests.uploads.images import colour_keyed_png, grey_16_bit
+
+    grey, keyed = tmp_path / "grey.png", tmp_path / "keyed.png"
+    grey.write_bytes(grey_16_bit())
+    keyed.write_bytes(colour_keyed_png())
+
+    [*_, small_grey] = thumbnails.make_thumbnails(grey, tmp_path, "grey")
+    [*_, small_keyed] = thumbnails.make_thumbnails(keyed, tmp_path, "keyed")
+
+    with Image.open(small_grey.path) as image:
+        assert 50 < image.convert("L").getpixel((5, 5)) < 80
+    with Image.open(small_keyed.path) as image:
+        assert image.mode == "RGBA"
+        assert image.getpixel((image.width - 2, 2))[3] == 0  # The red, keyed out.
+        assert image.getpixel((2, 2))[3] == 255
+
+
+def test_a_large_png_is_reduced_before_it_is_copied(tmp_path):
+    source = tmp_path / "big.png"
+    Image.new("RGB", (6000, 4000), (10, 120, 30)).save(source, "PNG")
+
+    made = thumbnails.make_thumbnails(source, tmp_path, "big")
+
+    assert [(t.width, t.height) for t in made] == [(1280, 853), (480, 320), (160, 107)]

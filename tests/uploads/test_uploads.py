@@ -182,3 +182,17 @@ def test_the_daily_clean_removes_old_failed_images_and_orphaned_folders(
     assert not Path(default_storage.path(failed.folder)).exists()
     assert Path(default_storage.path(kept.folder)).exists()
     assert not orphan.exists()
+
+
+def test_up_to_twenty_files_are_taken_and_an_empty_one_is_named(upload):
+    page = upload(*[(f"{n}.jpg", photo(40, 30)) for n in range(15)], ("empty.jpg", b""))
+    html = page.content.decode()
+    assert "15 images uploaded" in html and "empty.jpg is empty." in html
+
+
+def test_an_odd_variant_is_a_404_not_a_500(upload, client):
+    upload(("a.jpg", photo(40, 30)))
+    image = Image.objects.get()
+    for variant in ("²", "0160", "١٦٠", "thumbnail"):
+        url = f"/images/{image.pk}/{variant}/"
+        assert client.get(url).status_code == 404, variant
