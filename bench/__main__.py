@@ -92,26 +92,20 @@ def say_if_busy(load_before: float) -> None:
         )
 
 
-def reports_only() -> None:
-    """`python -m bench reports`: the PDF reports' rows alone."""
-    from bench import reports
+# The parts that run alone (`python -m bench <part>`): no Redis or workers.
+PARTS = {
+    "reports": "the PDF reports (takes three to five minutes)",
+    "thumbnails": "the thumbnails (about a minute)",
+}
+
+
+def part_only(name: str) -> None:
+    """Measure one part and replace its rows in var/bench.json."""
+    import importlib
 
     started, load_before = time.monotonic(), os.getloadavg()[0]
-    say("timing the PDF reports (takes three to five minutes)")
-    rows = reports.rows()
-    print(report.table(rows))
-    report.merge_json(rows, RESULTS)
-    say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")
-    say_if_busy(load_before)
-
-
-def thumbnails_only() -> None:
-    """`python -m bench thumbnails`: the thumbnails' rows alone."""
-    from bench import thumbnails
-
-    started, load_before = time.monotonic(), os.getloadavg()[0]
-    say("timing the thumbnails (about a minute)")
-    rows = thumbnails.rows()
+    say(f"timing {PARTS[name]}")
+    rows = importlib.import_module(f"bench.{name}").rows()
     print(report.table(rows))
     report.merge_json(rows, RESULTS)
     say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")
@@ -238,11 +232,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["reports"]:
-        reports_only()
-    elif sys.argv[1:] == ["thumbnails"]:
-        thumbnails_only()
+    if len(sys.argv) == 2 and sys.argv[1] in PARTS:
+        part_only(sys.argv[1])
     elif sys.argv[1:]:
-        raise SystemExit("usage: python -m bench [reports | thumbnails]")
+        raise SystemExit(f"usage: python -m bench [{' | '.join(PARTS)}]")
     else:
         main()
