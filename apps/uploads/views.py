@@ -3,10 +3,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from apps.core import downloads
 from apps.uploads import forms, selectors, services
 from apps.uploads.thumbnails import SIZES
 
@@ -94,15 +95,11 @@ def image_file(request, pk, variant):
         file = default_storage.open(name, "rb")
     except FileNotFoundError:
         raise Http404("This file is gone.") from None
-    response = FileResponse(
+    return downloads.private_file_response(
         file,
+        f"image-{image.pk}-{variant}.{extension}",
         content_type=CONTENT_TYPES[extension],
-        filename=f"image-{image.pk}-{variant}.{extension}",
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
 
 
 @login_required
