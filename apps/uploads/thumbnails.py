@@ -4,8 +4,9 @@
   (1/2, 1/4, 1/8) that still covers the largest thumbnail (`draft`), and
   every resize shrinks by whole factors first (`reducing_gap`): a
   12-megapixel photo never exists in memory at full size.
-- Orientation: the EXIF orientation is applied to the pixels, and then no
-  metadata at all is kept (EXIF and its GPS position, XMP, comments, ICC).
+- Orientation: the EXIF orientation is applied to the pixels, colours in
+  another profile than sRGB are converted to sRGB, and then no metadata at
+  all is kept (EXIF and its GPS position, XMP, comments, ICC).
 - Fresh encodings: each thumbnail is encoded anew from pixels, so nothing of
   the uploaded bytes (a PNG that is also an HTML page, say) reaches a file
   we serve: JPEG for an opaque picture (encoding a WebP costs 40 times as
@@ -15,13 +16,14 @@
 The sizes cascade: the 480 is made from the 1280, the 160 from the 480.
 """
 
+import io
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageCms, ImageFile, ImageOps
 
 # Long edge, in pixels, of each thumbnail, largest first.
 SIZES = (1280, 480, 160)
@@ -55,14 +57,19 @@ def make_thumbnails(source: Path, folder: Path, stem: str) -> list[Thumbnail]:
             factor = max(image.size) // (SIZES[0] * 2)
             if factor > 1 and image.mode in ("RGB", "RGBA", "L", "LA"):
                 image = image.reduce(factor)
-            oriented = ImageOps.exif_transpose(image)
+            # In place: a copy of the decoded picture only if it must turn.
+            ImageOps.exif_transpose(image, in_place=True)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageUnreadable(str(exc)) from exc
-    picture = _without_metadata(oriented)
+    picture = _without_metadata(_in_srgb(image))
     extension = "webp" if picture.mode == "RGBA" else "jpg"
     made = []
     for size in SIZES:
-        picture.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        # Bicubic, not Lanczos: after the reduced decode the remaining
+        # shrink is small; measured against a Lanczos of the full-size
+        # decode, the two filters come out the same, and bicubic costs two
+        # thirds as much.
+        picture.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
         made.append(_write(picture, size, folder / f"{stem}-{size}.{extension}"))
     return made
 
@@ -83,6 +90,31 @@ def _truncated_images_refused():
         ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
+def _in_srgb(image: Image.Image) -> Image.Image:
+    """The pixels converted to sRGB when the file carries another colour
+    profile (a phone's Display P3, a CMYK print profile).
+
+    The thumbnails carry no profile, and browsers show an untagged image as
+    sRGB: dropping a P3 profile alone would dull every colour. A broken
+    profile leaves the pixels as they are.
+    """
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "sRGB" in ImageCms.getProfileDescription(profile):
+            return image  # Already what browsers assume.
+        return ImageCms.profileToProfile(
+            image,
+            profile,
+            ImageCms.createProfile("sRGB"),
+            outputMode="RGBA" if image.mode == "RGBA" else "RGB",
+        )
+    except (OSError, ImageCms.PyCMSError):
+        return image
+
+
 def _without_metadata(image: Image.Image) -> Image.Image:
     """The pixels alone, as RGB, or RGBA when the image has transparency (an
     alpha channel, a palette entry or a colour key)."""
@@ -90,7 +122,9 @@ def _without_metadata(image: Image.Image) -> Image.Image:
     if image.mode.startswith("I"):
         # 16-bit grey: to 8 bits by scale, not by clipping at 255 (white).
         image = image.point(lambda value: value * (1 / 256)).convert("L")
-    pixels = image.convert("RGBA" if has_alpha else "RGB")
+    mode = "RGBA" if has_alpha else "RGB"
+    # convert() copies even to the same mode; a decoded JPEG is RGB already.
+    pixels = image if image.mode == mode else image.convert(mode)
     pixels.info = {}
     return pixels
 

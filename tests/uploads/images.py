@@ -4,7 +4,7 @@ import io
 import struct
 import zlib
 
-from PIL import Image
+from PIL import Image, ImageCms
 
 ORIENTATION, GPS_INFO, USER_COMMENT = 0x0112, 0x8825, 0x9286
 
@@ -94,3 +94,29 @@ def colour_keyed_png() -> bytes:
     image.paste((0, 0, 255), (0, 0, 32, 48))
     image.save(out, "PNG", transparency=(255, 0, 0))
     return out.getvalue()
+
+
+def red_and_blue_swapped_profile() -> bytes:
+    """An ICC profile that is sRGB with the red and blue primaries swapped,
+    named without "sRGB": pixels stored as pure red mean blue."""
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data = data.replace("sRGB".encode("utf-16-be"), "Swap".encode("utf-16-be"))
+    count = struct.unpack(">I", data[128:132])[0]
+    entries = {}
+    for number in range(count):
+        start = 132 + 12 * number
+        entries[bytes(data[start : start + 4])] = start
+    red, blue = entries[b"rXYZ"], entries[b"bXYZ"]
+    data[red + 4 : red + 12], data[blue + 4 : blue + 12] = (
+        data[blue + 4 : blue + 12],
+        data[red + 4 : red + 12],
+    )
+    return bytes(data)
+
+
+def red_jpeg_with_profile(profile: bytes) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 300), (255, 0, 0)).save(
+        buffer, "JPEG", quality=95, icc_profile=profile
+    )
+    return buffer.getvalue()

@@ -4,7 +4,7 @@ image bytes: bad files of every kind, EXIF rotation, no metadata kept."""
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from apps.uploads import checks, thumbnails
 from tests.uploads.images import (
@@ -14,6 +14,8 @@ from tests.uploads.images import (
     png_header_only,
     png_html_polyglot,
     png_with_alpha,
+    red_and_blue_swapped_profile,
+    red_jpeg_with_profile,
 )
 
 
@@ -136,6 +138,31 @@ def test_exif_rotation_is_applied_and_no_metadata_survives(tmp_path):
             assert rgb.getpixel((image.width - 3, 2))[0] > 150
             assert rgb.getpixel((2, 2))[2] > 150
         assert b"secret" not in data and b"shot at home" not in data
+
+
+def test_colours_in_another_profile_are_converted_to_srgb(tmp_path):
+    # The thumbnail carries no profile, so its pixels must already be sRGB:
+    # here the upload's profile says that stored red is blue.
+    source = tmp_path / "tagged.jpg"
+    source.write_bytes(red_jpeg_with_profile(red_and_blue_swapped_profile()))
+
+    made = make(source, tmp_path)
+
+    with Image.open(made[-1].path) as image:
+        assert "icc_profile" not in image.info
+        red, green, blue = image.convert("RGB").getpixel((10, 10))
+    assert blue > 200 and red < 60, (red, green, blue)
+
+
+def test_an_srgb_or_broken_profile_leaves_the_colours_alone(tmp_path):
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for name, profile in (("srgb.jpg", srgb), ("broken.jpg", b"not a profile")):
+        source = tmp_path / name
+        source.write_bytes(red_jpeg_with_profile(profile))
+        made = make(source, tmp_path / name.removesuffix(".jpg"))
+        with Image.open(made[-1].path) as image:
+            red, green, blue = image.convert("RGB").getpixel((10, 10))
+        assert red > 200 and blue < 60, (name, red, green, blue)
 
 
 def test_transparency_is_kept(tmp_path):
