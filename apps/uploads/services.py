@@ -171,9 +171,10 @@ def image_delete(*, image: Image) -> None:
 
 
 def uploads_clean() -> int:
-    """Delete failed images older than a week, and folders under uploads/
-    that no image owns any more (a delete interrupted between the row and
-    its files); returns how many folders went."""
+    """Delete failed images older than a week, folders under uploads/
+    that no image owns (a delete interrupted between the row and its files,
+    an upload whose transaction rolled back) and half-written thumbnails a
+    killed worker left; returns how many folders and files went."""
     week_ago = timezone.now() - timedelta(days=7)
     removed = 0
     for image in Image.objects.filter(
@@ -186,12 +187,16 @@ def uploads_clean() -> int:
         owned = set(Image.objects.values_list("folder", flat=True))
         day_ago = (timezone.now() - timedelta(days=1)).timestamp()
         for folder in root.iterdir():
-            if (
-                f"uploads/{folder.name}" not in owned
-                and folder.stat().st_mtime < day_ago
-            ):
+            if folder.stat().st_mtime >= day_ago:
+                continue  # An upload may be arriving in it right now.
+            if f"uploads/{folder.name}" not in owned:
                 _remove_folder(f"uploads/{folder.name}")
                 removed += 1
+                continue
+            for part in folder.glob(".*.part"):
+                if part.stat().st_mtime < day_ago:
+                    part.unlink(missing_ok=True)
+                    removed += 1
     return removed
 
 

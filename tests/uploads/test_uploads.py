@@ -170,17 +170,27 @@ def test_the_daily_clean_removes_old_failed_images_and_orphaned_folders(
     orphan = Path(default_storage.path("uploads/orphan"))
     orphan.mkdir(parents=True)
     (orphan / "original.jpg").write_bytes(b"x")  # Its image row is gone.
+    kept_folder = Path(default_storage.path(kept.folder))
+    # A killed worker's half-written thumbnail, and one being written now.
+    stale = kept_folder / ".thumb-480.jpg.0a1b.part"
+    fresh = kept_folder / ".thumb-160.jpg.2c3d.part"
+    stale.write_bytes(b"half")
 
     clock.shift(timedelta(days=8))
     two_days_ago = time.time() - 2 * 86400  # The clock's time, moved on.
-    os.utime(orphan, (two_days_ago, two_days_ago))
+    for path in (stale, kept_folder, orphan):
+        os.utime(path, (two_days_ago, two_days_ago))
+    fresh.write_bytes(b"half")
+    os.utime(fresh, (time.time(), time.time()))
+    os.utime(kept_folder, (two_days_ago, two_days_ago))
     with django_capture_on_commit_callbacks(execute=True):
         services.uploads_clean()
 
     assert not Image.objects.filter(pk=failed.pk).exists()
     assert Image.objects.filter(pk=kept.pk).exists()
     assert not Path(default_storage.path(failed.folder)).exists()
-    assert Path(default_storage.path(kept.folder)).exists()
+    assert kept_folder.exists() and (kept_folder / Path(kept.original).name).exists()
+    assert not stale.exists() and fresh.exists()
     assert not orphan.exists()
 
 
