@@ -57,4 +57,4 @@ EXPOSE 8000
 
 # The same command as the web service in docker-compose.yml (a test keeps them
 # equal); the flags are explained there.
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--graceful-timeout", "20", "--worker-tmp-dir", "/dev/shm", "--no-control-socket", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4", "--timeout", "30", "--graceful-timeout", "20", "--worker-tmp-dir", "/dev/shm", "--no-control-socket", "--access-logfile", "-"]

@@ -5,6 +5,7 @@ from the imitated image (see container_commands.py).
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -100,3 +101,34 @@ def test_web_healthcheck_fails_when_nothing_answers(image_dir):
     _, *argv = SERVICES["web"]["healthcheck"]["test"]
     argv = [arg.replace(":8000/", f":{free_port()}/") for arg in argv]
     assert run(argv, cwd=image_dir, env=clean_env()).returncode != 0
+
+
+def test_a_slow_upload_outlasts_the_worker_timeout(
+    image_dir, django_db_setup, redis_server, tmp_path
+):
+    """A body that takes longer to arrive than gunicorn's timeout (a large
+    upload on a slow connection) is read to the end, not cut by a killed
+    worker. The timeout is shortened to 2 s so the body takes 4."""
+    port = free_port()
+    command = with_option(SERVICES["web"]["command"], "--bind", f"127.0.0.1:{port}")
+    command = with_option(command, "--timeout", "2")
+    env = container_env(image_dir, redis_url=redis_server.url)
+    log = tmp_path / "gunicorn.log"
+    chunk, chunks = b"a" * 1024, 8
+    with started(command, cwd=image_dir, env=env, log=log) as server:
+        wait_until(lambda: server.running() and listening(port), timeout=20)
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as conn:
+            # A form post with a CSRF cookie but no token: Django reads the
+            # whole body looking for the token, then refuses it (403).
+            conn.sendall(
+                b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Cookie: csrftoken=" + b"x" * 32 + b"\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\nfield="
+                % (6 + len(chunk) * chunks)
+            )
+            for _ in range(chunks):
+                time.sleep(0.5)
+                conn.sendall(chunk)
+            answer = conn.makefile("rb").readline()
+    assert answer.startswith(b"HTTP/1.1 403"), (answer, log.read_text()[-2000:])
