@@ -65,6 +65,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view, and so before the CSRF check, reads the body; after
+    # the user is known, so the 413 page shows the right navigation.
+    "apps.core.middleware.RequestSizeLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into our 429 page.
@@ -495,4 +498,13 @@ UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20)
 DATA_UPLOAD_MAX_NUMBER_FILES = max(DATA_UPLOAD_MAX_NUMBER_FILES, UPLOAD_MAX_FILES + 1)
 UPLOAD_MAX_REQUEST_BYTES = env.int(
     "UPLOAD_MAX_REQUEST_BYTES", default=100 * 1024 * 1024
+)
+
+# Any request whose body is bigger than this is refused (413) before a byte
+# of it is read, so nobody can fill the disk with one upload that Django would
+# otherwise spool to a temporary file for the view to refuse. The largest
+# form we take, plus room for the form's other fields.
+REQUEST_MAX_BYTES = env.int(
+    "REQUEST_MAX_BYTES",
+    default=max(UPLOAD_MAX_REQUEST_BYTES, IMPORT_MAX_BYTES) + 1024 * 1024,
 )

@@ -1,4 +1,7 @@
 from django.conf import settings
+from django.http import HttpResponse
+from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 
 
@@ -23,3 +26,31 @@ class PrivacyHeadersMiddleware:
         if user is not None and user.is_authenticated:
             add_never_cache_headers(response)
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request whose body is over REQUEST_MAX_BYTES, from its
+    Content-Length, before anything reads the body.
+
+    Without it Django spools every uploaded file to disk before the view
+    can look at its size, and the CSRF check reads the whole body first:
+    a 10 GB post would fill the disk. The views keep their own, smaller
+    limits with friendlier messages; this one is the floor under them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django's request parsing answers a bad header.
+        if length > settings.REQUEST_MAX_BYTES:
+            limit = filesizeformat(settings.REQUEST_MAX_BYTES)
+            html = render_to_string("413.html", {"limit": limit}, request=request)
+            response = HttpResponse(html, status=413)
+            # The body is left unread: closing is the only clean way on.
+            response["Connection"] = "close"
+            return response
+        return self.get_response(request)

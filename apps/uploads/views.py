@@ -57,6 +57,7 @@ def gallery(request):
             "page": page,
             "max_bytes": settings.UPLOAD_MAX_BYTES,
             "max_files": settings.UPLOAD_MAX_FILES,
+            "max_request_bytes": settings.UPLOAD_MAX_REQUEST_BYTES,
             "max_pixels": settings.UPLOAD_MAX_PIXELS // 1_000_000,
         },
     )

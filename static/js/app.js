@@ -86,6 +86,26 @@ document.addEventListener("drop", (event) => {
   input.dispatchEvent(new Event("change", { bubbles: true }));
 });
 
+// What is wrong with the files chosen in a form, measured against its
+// data-max-files, data-max-file-bytes and data-max-request-bytes; or "".
+function tooMuchToSend(form) {
+  const files = [...form.querySelectorAll("input[type=file]")].flatMap((input) => [...input.files]);
+  const limit = (name) => Number(form.dataset[name]) || Infinity;
+  const size = (bytes) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  if (files.length > limit("maxFiles")) {
+    return `You chose ${files.length} files; at most ${limit("maxFiles")} go in one upload.`;
+  }
+  const big = files.find((file) => file.size > limit("maxFileBytes"));
+  if (big) {
+    return `${big.name} is ${size(big.size)}; the most for one file is ${size(limit("maxFileBytes"))}.`;
+  }
+  const total = files.reduce((sum, file) => sum + file.size, 0);
+  if (total > limit("maxRequestBytes")) {
+    return `These files come to ${size(total)}; at most ${size(limit("maxRequestBytes"))} go in one upload. Send them in smaller groups.`;
+  }
+  return "";
+}
+
 // A form marked [data-upload-progress] is sent in the background so that its
 // <progress> can show how much of a large upload has gone. The server answers
 // 204 (its messages saved for the next page) and the page is loaded again.
@@ -96,11 +116,18 @@ document.addEventListener("submit", (event) => {
   event.preventDefault();
   const bar = form.querySelector("progress");
   const button = form.querySelector("button[type=submit]");
+  const shown = form.querySelector("[data-upload-error]");
   const failed = (why) => {
     if (button) button.disabled = false;
     if (bar) bar.hidden = true;
-    window.alert(why);
+    if (!shown) return window.alert(why);
+    shown.textContent = why;
+    shown.hidden = false;
   };
+  // The server refuses these too; saying so here spares sending 200 MB first.
+  const tooMuch = tooMuchToSend(form);
+  if (tooMuch) return failed(tooMuch);
+  if (shown) shown.hidden = true;
   const request = new XMLHttpRequest();
   request.open("POST", form.action || window.location.href);
   request.setRequestHeader("X-Upload-Progress", "1");

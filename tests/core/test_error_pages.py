@@ -41,3 +41,35 @@ def test_500_page_renders_without_any_context():
 def test_429_page_says_when_to_try_again():
     page = render_to_string("429.html", {"message": "Try again in 5 minutes."})
     assert "Too many attempts" in page and "Try again in 5 minutes." in page
+
+
+class Unreadable:
+    """A request body that fails the test if anything reads it."""
+
+    def read(self, *args):
+        raise AssertionError("the body was read")
+
+    readline = read
+
+
+def test_a_body_over_the_limit_is_refused_unread(client, user, settings):
+    settings.REQUEST_MAX_BYTES = 1000
+    client.force_login(user)
+    response = client.post(
+        reverse("uploads:gallery"),
+        content_type="multipart/form-data; boundary=x",
+        CONTENT_LENGTH="1001",
+        **{"wsgi.input": Unreadable()},
+    )
+    page = response.content.decode().replace("\xa0", " ")
+    assert response.status_code == 413
+    assert "larger than 1000 bytes" in page and "fewer or smaller files" in page
+    assert user.email in page  # The page knows who is signed in.
+    assert response["Connection"] == "close"
+
+
+def test_a_body_within_the_limit_reaches_the_view(client, user, settings):
+    settings.REQUEST_MAX_BYTES = 10_000
+    client.force_login(user)
+    response = client.post(reverse("uploads:gallery"), {"images": []})
+    assert response.status_code != 413

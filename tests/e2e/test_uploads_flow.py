@@ -51,3 +51,28 @@ def test_upload_two_images_and_watch_both_thumbnails_appear(
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot("images-gallery-390")
+
+
+def test_too_many_files_are_named_before_anything_is_sent(
+    page: Page, user, password, tmp_path
+):
+    files = []
+    for number in range(21):
+        path = tmp_path / f"tiny-{number}.jpg"
+        path.write_bytes(photo(40, 30))
+        files.append(path)
+    page.goto("/")
+    log_in(page, user.email, password)
+    page.goto("/images/")
+    sent = []
+    page.on("request", lambda request: sent.append(request.method))
+
+    page.get_by_label("Images").set_input_files(files)
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.get_by_role("alert")).to_have_text(
+        "You chose 21 files; at most 20 go in one upload."
+    )
+    assert "POST" not in sent
+    assert not Image.objects.filter(owner=user).exists()
+    expect(page.get_by_role("button", name="Upload")).to_be_enabled()
