@@ -352,9 +352,14 @@ CELERY_TASK_TIME_LIMIT = 25
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 # Quick: emails and notifications. Heavy: reports, images, imports.
-# Critical: payments. One worker consumes all three unless you split them (-Q).
+# Critical: payments. Bulk: announcements and digests, to many people at once,
+# so that they never stand in front of a welcome or a reset email. One worker
+# consumes all four unless you split them (-Q).
 CELERY_TASK_DEFAULT_QUEUE = "quick"
 CELERY_TASK_ROUTES = {
+    "apps.notifications.tasks.email_send_bulk": {"queue": "bulk"},
+    "apps.notifications.tasks.announcement_*": {"queue": "bulk"},
+    "apps.notifications.tasks.digest*": {"queue": "bulk"},
     "apps.notifications.tasks.*": {"queue": "quick"},
     "apps.accounts.tasks.*": {"queue": "quick"},
     "apps.core.tasks.*": {"queue": "quick"},
@@ -370,11 +375,11 @@ CELERY_TASK_ROUTES = {
     "apps.uploads.tasks.upload_batch_*": {"queue": "quick"},
     "apps.uploads.tasks.*": {"queue": "heavy"},
 }
-# Declared, so that a worker started without -Q consumes all three; each has
+# Declared, so that a worker started without -Q consumes all four; each has
 # its own direct exchange and routing key, so the broker shows what goes where.
 CELERY_TASK_QUEUES = [
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("quick", "heavy", "critical")
+    for name in ("quick", "heavy", "critical", "bulk")
 ]
 # Job rows are what users read; Celery's own result is kept only when a task
 # fails, for staff in the admin.
@@ -398,9 +403,11 @@ JOB_QUEUED_LEASE = env.int("JOB_QUEUED_LEASE", default=120)
 # message died while it waited).
 JOB_RETRY_GRACE = env.int("JOB_RETRY_GRACE", default=10)
 
-# Beat syncs these into the database at start (edits to them in the admin last
-# until then); it also adds celery.backend_cleanup, daily at 04:00, by itself
-# because results expire (CELERY_RESULT_EXPIRES).
+# Beat copies these into the database when it starts (django-celery-beat), and
+# the admin's "Periodic tasks" shows and edits them there, each with its last
+# run and what that run did. An edit to an entry declared here lasts until
+# beat restarts; an entry added in the admin stays. Every task here is safe
+# to run twice for the same slot.
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-jobs": {
         # Every 5 seconds, so that a dead worker's job runs again within about
@@ -432,6 +439,31 @@ CELERY_BEAT_SCHEDULE = {
         # folders of images that are gone.
         "task": "apps.uploads.tasks.uploads_clean",
         "schedule": crontab(hour=3, minute=45),
+    },
+    "send-digests": {
+        # Daily at 07:00: the digest of unread notifications, to those who
+        # asked for it; at most one a day each, however often it runs.
+        "task": "apps.notifications.tasks.digests_send",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    "purge-old-notifications": {
+        # Daily at 02:30: delete notifications older than
+        # NOTIFICATION_RETENTION_DAYS.
+        "task": "apps.notifications.tasks.notifications_purge",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    "trim-job-history": {
+        # Daily at 02:45: delete job attempts that ended more than
+        # JOB_ATTEMPT_RETENTION_DAYS ago (the jobs stay).
+        "task": "apps.core.tasks.job_attempts_trim",
+        "schedule": crontab(hour=2, minute=45),
+    },
+    "celery.backend_cleanup": {
+        # Daily at 04:00: Celery's own task deleting stored task results
+        # older than CELERY_RESULT_EXPIRES. (Beat would add it by itself
+        # under this name; declared here so that it is in plain sight.)
+        "task": "celery.backend_cleanup",
+        "schedule": crontab(hour=4, minute=0),
     },
     "delete-old-import-files": {
         # Daily at 03:30: delete the stored CSV files of imports that ended
@@ -484,6 +516,19 @@ REPORT_ROWS_PER_PART = env.int("REPORT_ROWS_PER_PART", default=1000)
 # bench); twice that leaves room for reports rendered side by side. The hard
 # limit is 30 s more.
 REPORT_SOFT_TIME_LIMIT = env.int("REPORT_SOFT_TIME_LIMIT", default=600)
+
+# Notifications (apps.notifications)
+
+# Bulk emails (announcements, digests) one worker sends per second at most:
+# mail providers cap an account's sending rate. Celery's syntax ("20/s",
+# "600/m").
+EMAIL_BULK_RATE_LIMIT = env("EMAIL_BULK_RATE_LIMIT", default="20/s")
+# Users per delivery task of an announcement or a digest.
+ANNOUNCEMENT_CHUNK_SIZE = env.int("ANNOUNCEMENT_CHUNK_SIZE", default=500)
+DIGEST_CHUNK_SIZE = env.int("DIGEST_CHUNK_SIZE", default=500)
+# Days a notification is kept, read or not; days a job's attempt history is.
+NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=90)
+JOB_ATTEMPT_RETENTION_DAYS = env.int("JOB_ATTEMPT_RETENTION_DAYS", default=90)
 
 # Image uploads (apps.uploads)
 

@@ -232,7 +232,7 @@ class CeleryWorker(Process):
         log: Path,
         env: Mapping[str, str | None] | None = None,
         app: str = "config",
-        queues: str = "quick,heavy,critical",
+        queues: str = "quick,heavy,critical,bulk",
         concurrency: int = 2,
         name: str = "test",
         options: Sequence[str] = (),

@@ -148,6 +148,16 @@ def user_signup_confirm(
         user.save(
             update_fields=["is_active", "awaiting_confirmation", "email_verified_at"]
         )
+        notifications.notify(
+            owner=user,
+            kind="welcome",
+            message=(
+                "Welcome! Your account is open: place an order, import orders "
+                "from a CSV file, request a report or upload images."
+            ),
+            url=reverse("orders:list"),
+            idempotency_key=f"welcome:{user.pk}",
+        )
         return user, True
 
 

@@ -31,6 +31,7 @@ def signup_complete(signup_id: int, base_url: str) -> None:
     signups.user_signup_complete(signup_id=signup_id, base_url=base_url)
 
 
-@shared_task(soft_time_limit=20, time_limit=25)
-def signup_requests_clean() -> int:
-    return signups.signup_requests_clean()
+@shared_task(ignore_result=False, soft_time_limit=20, time_limit=25)
+def signup_requests_clean() -> str:
+    deleted = signups.signup_requests_clean()
+    return f"Deleted {deleted} stale sign-up{'s' if deleted != 1 else ''}."

@@ -1,4 +1,10 @@
+import json
+
+from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
+from django_celery_results.models import TaskResult
 
 from apps.core.models import JobAttempt
 
@@ -30,3 +36,31 @@ class JobAttemptInline(GenericTabularInline):
 
     def duration_seconds(self, attempt):
         return "" if attempt.duration is None else f"{attempt.duration:.2f} s"
+
+
+# The beat schedule, as django-celery-beat shows it, with what each entry's
+# last run did: its task's latest stored result (periodic tasks keep theirs).
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskWithResultAdmin(PeriodicTaskAdmin):
+    list_display = ("name", "enabled", "scheduler", "last_run_at", "last_result")
+
+    @admin.display(description="What the last run did")
+    def last_result(self, task: PeriodicTask) -> str:
+        result = (
+            TaskResult.objects.filter(task_name=task.task)
+            .order_by("-date_done")
+            .only("status", "result", "date_done")
+            .first()
+        )
+        if result is None:
+            return "—"
+        if result.status != "SUCCESS":
+            return f"{result.status} at {result.date_done:%Y-%m-%d %H:%M} UTC"
+        try:
+            outcome = json.loads(result.result)
+        except (TypeError, ValueError):
+            outcome = result.result
+        return f"{outcome} ({result.date_done:%Y-%m-%d %H:%M} UTC)"

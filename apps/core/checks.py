@@ -37,18 +37,18 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
             # Without a task it is never run, swept or shown.
             error(f"{model.__name__} is a Job without a task_name.", "core.E008")
     for model in job_models:
-        task = app.tasks.get(model.task_name)  # Also catches a mistyped path.
-        if task is None:
-            error(
-                f"{model.__name__}.task_name {model.task_name}: no task.", "core.E005"
-            )
-        elif not isinstance(task, JobTask) or task.model is not model:
-            # Only the base claims, retries, cancels and fails jobs the same way.
-            error(
-                f"{model.__name__}.task_name {model.task_name}: not made with "
-                f"@job_task({model.__name__}) (apps.core.job_task).",
-                "core.E006",
-            )
+        for name in (model.task_name, *model.other_task_names):
+            task = app.tasks.get(name)  # Also catches a mistyped path.
+            if task is None:
+                error(f"{model.__name__}.task_name {name}: no task.", "core.E005")
+            elif not isinstance(task, JobTask) or task.model is not model:
+                # Only the base claims, retries, cancels and fails jobs the
+                # same way.
+                error(
+                    f"{model.__name__}.task_name {name}: not made with "
+                    f"@job_task({model.__name__}) (apps.core.job_task).",
+                    "core.E006",
+                )
         if model.chained_task_name and model.chained_task_name not in app.tasks:
             error(
                 f"{model.__name__}.chained_task_name {model.chained_task_name}: "
@@ -81,7 +81,11 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
             if getattr(task, "autoretry_for", ())
             else 0,
             task.default_retry_delay or 0,
-            *(m.retry_backoff_max for m in job_models if m.task_name == name),
+            *(
+                m.retry_backoff_max
+                for m in job_models
+                if name in (m.task_name, *m.other_task_names)
+            ),
         )
         if longest_delay + hard >= timeout:
             error(

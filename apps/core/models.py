@@ -28,6 +28,9 @@ class Job(models.Model):
 
     # The Celery task that does the work, called with the row's id.
     task_name = ""
+    # Other tasks some rows of the type run with instead (see row_task_name),
+    # checked like task_name: bulk emails go to their own rate-limited task.
+    other_task_names: tuple[str, ...] = ()
     # A task to run next, with the same id, once the job's task has ended,
     # however it ended (a Celery chain: an invoice, then the email that
     # attaches it). Every publish carries it, the sweeper's included, so a
@@ -93,6 +96,12 @@ class Job(models.Model):
     class Meta:
         abstract = True
         ordering = ["-created_at", "-id"]
+
+    def row_task_name(self) -> str:
+        """The task this row runs with: task_name, or one of other_task_names
+        for a job type whose rows differ (an announcement's email is bulk mail,
+        a welcome email is not)."""
+        return self.task_name
 
     @property
     def is_final(self) -> bool:

@@ -41,13 +41,14 @@ def job_row_held(job: Job) -> QuerySet[Job]:
     )
 
 
-def job_task(model: type[Job]) -> Task:
-    """The task that runs `model`'s jobs.
+def job_task(model: type[Job], name: str = "") -> Task:
+    """The task that runs `model`'s jobs: its task_name, or `name` (a
+    row's own, from Job.row_task_name).
 
     Imported by its dotted path rather than looked up in Celery's registry: a
     web process has not imported every tasks.py, a worker has.
     """
-    return import_string(model.task_name)
+    return import_string(name or model.task_name)
 
 
 def jobs_of(model: type[Job], *, owner, ids) -> QuerySet[Job]:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from uuid import uuid4
 
 from celery import chord
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -43,7 +44,8 @@ def job_enqueue(job: Job) -> None:
     job.enqueued_at = timezone.now()
     job.save(update_fields=["task_id", "enqueued_at"])
     model, job_id, task_id = type(job), job.pk, job.task_id
-    transaction.on_commit(lambda: _publish(model, job_id, task_id))
+    task_name = job.row_task_name()
+    transaction.on_commit(lambda: _publish(model, job_id, task_id, task_name))
 
 
 def job_enqueue_group(jobs: list[Job], *, then) -> None:
@@ -98,8 +100,8 @@ def job_republish(job: Job, *, stage: str) -> bool:
     ):
         return False
     job.task_id, job.enqueued_at, job.stage = task_id, now, stage
-    model, job_id = type(job), job.pk
-    transaction.on_commit(lambda: _publish(model, job_id, task_id))
+    model, job_id, task_name = type(job), job.pk, job.row_task_name()
+    transaction.on_commit(lambda: _publish(model, job_id, task_id, task_name))
     return True
 
 
@@ -141,8 +143,8 @@ def job_requeue(job: Job, *, stage: str) -> None:
     job_enqueue(job)
 
 
-def _publish(model: type[Job], job_id: int, task_id: str) -> None:
-    task = selectors.job_task(model)
+def _publish(model: type[Job], job_id: int, task_id: str, task_name: str) -> None:
+    task = selectors.job_task(model, task_name)
     message = task.signature((job_id,), task_id=task_id)
     if model.chained_task_name:
         message |= task.app.signature(
@@ -419,3 +421,12 @@ def _write_own(job: Job, **values) -> None:
         raise JobTakenOver
     for name, value in values.items():
         setattr(job, name, value)
+
+
+def job_attempts_trim() -> str:
+    """Delete the attempt history of attempts that ended more than
+    JOB_ATTEMPT_RETENTION_DAYS ago (the jobs stay): beat, daily. Running it
+    twice deletes nothing more."""
+    cutoff = timezone.now() - timedelta(days=settings.JOB_ATTEMPT_RETENTION_DAYS)
+    deleted, _ = JobAttempt.objects.filter(finished_at__lt=cutoff).delete()
+    return f"Deleted {deleted} attempt{'s' if deleted != 1 else ''}."

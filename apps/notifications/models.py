@@ -1,7 +1,11 @@
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from apps.core.models import Job
+
+# The emails sent as bulk mail: to many people at once, never urgent.
+BULK_TEMPLATES = frozenset({"announcement", "digest"})
 
 
 class OutgoingEmail(Job):
@@ -11,6 +15,9 @@ class OutgoingEmail(Job):
     """
 
     task_name = "apps.notifications.tasks.email_send"
+    # Announcements and digests: the same sending, on the bulk queue and
+    # under its rate limit (row_task_name).
+    other_task_names = ("apps.notifications.tasks.email_send_bulk",)
     # SMTP outages are usually short; give up after about five minutes.
     max_attempts = 5
     retry_backoff = 10
@@ -40,6 +47,14 @@ class OutgoingEmail(Job):
     def __str__(self):
         return f"{self.subject} → {self.to_address}"
 
+    def row_task_name(self) -> str:
+        if self.template in BULK_TEMPLATES:
+            return self.other_task_names[0]
+        return self.task_name
+
+    def get_absolute_url(self):
+        return reverse("notifications:email_detail", args=[self.pk])
+
 
 class Notification(models.Model):
     """Something that finished for a user (an import, a payment...), shown
@@ -48,7 +63,7 @@ class Notification(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
-    # What it is about, for filtering and (later) per-kind preferences.
+    # What it is about: a key of kinds.KINDS, for preferences.
     kind = models.CharField(max_length=50)
     message = models.CharField(max_length=300)
     url = models.CharField(max_length=200, blank=True)  # Its object's page.
@@ -63,3 +78,75 @@ class Notification(models.Model):
 
     def __str__(self):
         return self.message
+
+
+class NotificationPreferences(models.Model):
+    """What a user chose: which kinds of notification also arrive by email,
+    and whether a daily digest of the unread ones does. No row: the kinds'
+    defaults (kinds.py) and no digest."""
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    # The kinds emailed; every kind not listed is not.
+    email_kinds = models.JSONField(default=list, blank=True)
+    digest = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "notification preferences"
+
+    def __str__(self):
+        return f"Preferences of user {self.owner_id}"
+
+
+class Announcement(Job):
+    """A message from staff to every user, or some: a worker fans it out in
+    chunks, each user's notification (and email, by their preferences) made
+    once however often a chunk runs. The owner is the staff member."""
+
+    class Audience(models.TextChoices):
+        EVERYONE = "everyone", "Everyone with an active account"
+        VERIFIED = "verified", "People who confirmed their email address"
+        RECENT = "recent", "People who joined in the last 30 days"
+        STAFF = "staff", "Staff only (to try it out)"
+
+    task_name = "apps.notifications.tasks.announcement_send"
+    # It only splits the audience into chunk tasks: quick, but it may meet a
+    # broker hiccup; the chunks themselves are idempotent.
+    max_attempts = 3
+
+    subject = models.CharField(max_length=120)
+    body = models.TextField(max_length=2000)
+    audience = models.CharField(max_length=20, choices=Audience.choices)
+    recipients = models.PositiveIntegerField(default=0)
+    chunks = models.PositiveIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        indexes = [models.Index(fields=["-created_at"])]
+
+    def __str__(self):
+        return f"Announcement: {self.subject}"
+
+    def get_absolute_url(self):
+        return reverse("notifications:announcements")
+
+
+class AnnouncementChunk(models.Model):
+    """One chunk of an announcement's audience, delivered: how its progress
+    is counted, once per chunk however often the chunk's task runs."""
+
+    announcement = models.ForeignKey(
+        Announcement, on_delete=models.CASCADE, related_name="chunks_done"
+    )
+    number = models.PositiveIntegerField()
+    delivered = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["announcement", "number"], name="announcement_chunk_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"Chunk {self.number} of announcement {self.announcement_id}"

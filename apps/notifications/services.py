@@ -9,10 +9,16 @@ from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import services as jobs
-from apps.notifications.models import Notification, OutgoingEmail
+from apps.notifications.kinds import KINDS
+from apps.notifications.models import (
+    Notification,
+    NotificationPreferences,
+    OutgoingEmail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +38,12 @@ def email_queue(
     row instead of sending twice. `attachments` are stored files, each
     {"name": storage name, "filename": ..., "content_type": ...}.
     """
-    context = {**context, "user": owner, "site_name": "Jobs Demo"}
+    context = {
+        **context,
+        "user": owner,
+        "site_name": "Jobs Demo",
+        "settings_url": settings.SITE_URL + reverse("notifications:settings"),
+    }
     email, created = OutgoingEmail.objects.get_or_create(
         idempotency_key=idempotency_key or f"{template}:{uuid4()}",
         defaults={
@@ -82,20 +93,98 @@ def _address_had_its_fill(email: OutgoingEmail) -> bool:
 
 
 def notify(
-    *, owner, kind: str, message: str, url: str = "", idempotency_key: str
+    *,
+    owner,
+    kind: str,
+    message: str,
+    url: str = "",
+    idempotency_key: str,
+    email: tuple[str, dict] | None = None,
 ) -> Notification:
-    """Tell `owner` something finished, in their notifications; once per key."""
-    notification, _ = Notification.objects.get_or_create(
-        idempotency_key=idempotency_key,
-        defaults={"owner": owner, "kind": kind, "message": message[:300], "url": url},
-    )
+    """Tell `owner` something happened: the one way every app does.
+
+    It stores a notification (once per key: a redelivered task finds the
+    first and does nothing more) and, if the owner's preferences say so for
+    this `kind` (kinds.py), emails it through email_queue. `email` is the
+    app's own email for the event, (template, context); without it the
+    email is the notification's message and link.
+    """
+    with transaction.atomic():
+        notification, created = Notification.objects.get_or_create(
+            idempotency_key=idempotency_key,
+            defaults={
+                "owner": owner,
+                "kind": kind,
+                "message": message[:300],
+                "url": url,
+            },
+        )
+        if created and wants_email(owner, kind):
+            _email_notification(notification, email)
     return notification
 
 
-def notifications_mark_read(*, owner) -> int:
-    return Notification.objects.filter(owner=owner, read_at=None).update(
-        read_at=timezone.now()
+def _email_notification(notification: Notification, email=None) -> OutgoingEmail:
+    template, context = email or ("notification", {})
+    url = settings.SITE_URL + notification.url if notification.url else ""
+    return email_queue(
+        owner=notification.owner,
+        template=template,
+        context={"notification": notification, "url": url, **context},
+        idempotency_key=f"notification:{notification.idempotency_key}",
     )
+
+
+def wants_email(owner, kind: str) -> bool:
+    """Whether `owner` gets notifications of `kind` by email too."""
+    preferences = NotificationPreferences.objects.filter(owner=owner).first()
+    return email_wanted(preferences, kind)
+
+
+def email_wanted(preferences: NotificationPreferences | None, kind: str) -> bool:
+    """As the preferences say, or the kind's default for someone who never
+    chose (no preferences)."""
+    if preferences is None:
+        known = KINDS.get(kind)
+        return bool(known and known.email_by_default)
+    return kind in preferences.email_kinds
+
+
+def preferences_of(owner) -> NotificationPreferences:
+    """The owner's preferences, unsaved with the defaults if they never chose."""
+    return NotificationPreferences.objects.filter(
+        owner=owner
+    ).first() or NotificationPreferences(
+        owner=owner,
+        email_kinds=[key for key, kind in KINDS.items() if kind.email_by_default],
+    )
+
+
+def preferences_save(*, owner, email_kinds, digest: bool) -> NotificationPreferences:
+    preferences, _ = NotificationPreferences.objects.update_or_create(
+        owner=owner,
+        defaults={
+            "email_kinds": [kind for kind in KINDS if kind in set(email_kinds)],
+            "digest": digest,
+        },
+    )
+    return preferences
+
+
+def notifications_mark_read(*, owner, pk: int | None = None) -> int:
+    """Mark the owner's unread notifications read: all, or the one `pk`."""
+    unread = Notification.objects.filter(owner=owner, read_at=None)
+    if pk is not None:
+        unread = unread.filter(pk=pk)
+    return unread.update(read_at=timezone.now())
+
+
+def notifications_purge() -> str:
+    """Delete notifications older than NOTIFICATION_RETENTION_DAYS, read or
+    not: beat, daily. Running it twice deletes nothing more."""
+    cutoff = timezone.now() - timedelta(days=settings.NOTIFICATION_RETENTION_DAYS)
+    deleted, _ = Notification.objects.filter(created_at__lt=cutoff).delete()
+    return f"Deleted {deleted} notification{'s' if deleted != 1 else ''}."
 
 
 # The idempotency keys of the emails this browser may read at /mailbox/

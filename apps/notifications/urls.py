@@ -14,5 +14,15 @@ urlpatterns = [
         name="email_attachment",
     ),
     path("notifications/", views.notification_list, name="list"),
+    path("notifications/bell/", views.notification_bell, name="bell"),
+    path("notifications/<int:pk>/", views.notification_open, name="open"),
     path("notifications/read/", views.notifications_read, name="read"),
+    path("notifications/settings/", views.notification_settings, name="settings"),
+    path("activity/", views.activity, name="activity"),
+    path("staff/announcements/", views.announcement_list, name="announcements"),
+    path(
+        "staff/announcements/list/",
+        views.announcement_table,
+        name="announcement_table",
+    ),
 ]

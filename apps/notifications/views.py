@@ -1,12 +1,23 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.core import downloads
-from apps.notifications import selectors, services
+from apps.core.models import Job
+from apps.notifications import activity as activity_selectors
+from apps.notifications import announcements, selectors, services
+from apps.notifications.forms import AnnouncementForm, PreferencesForm
+from apps.notifications.models import Announcement
 
 MAILBOX_PAGE_SIZE = 50
 
@@ -94,6 +105,9 @@ def email_attachment(request, pk, number):
     )
 
 
+# Notifications
+
+
 @login_required
 @require_safe
 def notification_list(request):
@@ -104,7 +118,140 @@ def notification_list(request):
 
 
 @login_required
+@require_safe
+def notification_bell(request):
+    """The navigation's bell, asked for every few seconds with the count the
+    page shows (?count=): 204 while it is the same, so a poll costs one small
+    query and swaps nothing."""
+    unread = selectors.unread_count(request.user)
+    if request.GET.get("count") == str(unread):
+        return HttpResponse(status=204)
+    return render(request, "notifications/_bell.html", {"unread_notifications": unread})
+
+
+@login_required
+@require_safe
+def notification_open(request, pk):
+    """Follow a notification to its object, marking it read on the way."""
+    notification = get_object_or_404(selectors.notifications_of(request.user), pk=pk)
+    services.notifications_mark_read(owner=request.user, pk=notification.pk)
+    # Stored by our own code, but a link is followed only to this site.
+    if notification.url and url_has_allowed_host_and_scheme(
+        notification.url, allowed_hosts=None
+    ):
+        return redirect(notification.url)
+    return redirect("notifications:list")
+
+
+@login_required
 @require_POST
 def notifications_read(request):
-    services.notifications_mark_read(owner=request.user)
-    return redirect("notifications:list")
+    """Mark one notification read (?pk= in the form), or all of them."""
+    pk = request.POST.get("pk", "")
+    services.notifications_mark_read(
+        owner=request.user, pk=int(pk) if pk.isdigit() else None
+    )
+    return redirect(_next_or(request, "notifications:list"))
+
+
+@login_required
+def notification_settings(request):
+    preferences = services.preferences_of(request.user)
+    form = PreferencesForm(
+        request.POST or None,
+        initial={"email_kinds": preferences.email_kinds, "digest": preferences.digest},
+    )
+    if request.method == "POST" and form.is_valid():
+        services.preferences_save(owner=request.user, **form.cleaned_data)
+        messages.success(request, "Your notification settings are saved.")
+        return redirect("notifications:settings")
+    return render(request, "notifications/settings.html", {"form": form})
+
+
+def _next_or(request, default: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}
+    ):
+        return target
+    return reverse(default)
+
+
+# Activity
+
+
+@login_required
+@require_safe
+def activity(request):
+    """Every job of the user's, of every type; the table refreshes itself
+    every few seconds (the fragment alone, for htmx)."""
+    kind = request.GET.get("kind", "")
+    state = request.GET.get("state", "")
+    kinds = dict(activity_selectors.job_types())
+    if kind not in kinds:
+        kind = ""
+    if state not in Job.Status.values:
+        state = ""
+    before = parse_datetime(request.GET.get("before", "") or "")
+    page = activity_selectors.activity_of(
+        request.user, kind=kind, state=state, before=before
+    )
+    context = {
+        "page": page,
+        "kind": kind,
+        "state": state,
+        "before": before,
+        "kinds": kinds,
+        "states": Job.Status.choices,
+        "filters": urlencode(
+            {k: v for k, v in (("kind", kind), ("state", state)) if v}
+        ),
+    }
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "notifications/_activity_table.html", context)
+    return render(request, "notifications/activity.html", context)
+
+
+# Announcements (staff)
+
+
+def _staff_only(request):
+    # Not a login redirect: to anyone else the page does not exist.
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise Http404
+
+
+def announcement_list(request):
+    _staff_only(request)
+    sizes = {
+        value: announcements.audience_of(value).count()
+        for value in Announcement.Audience.values
+    }
+    form = AnnouncementForm(request.POST or None, audience_sizes=sizes)
+    if request.method == "POST" and form.is_valid():
+        announcements.announcement_create(owner=request.user, **form.cleaned_data)
+        messages.success(request, "The announcement is on its way.")
+        return redirect("notifications:announcements")
+    context = {
+        "form": form,
+        "chunk_size": settings.ANNOUNCEMENT_CHUNK_SIZE,
+        **_announcements(),
+    }
+    return render(request, "notifications/announcements.html", context)
+
+
+@require_safe
+def announcement_table(request):
+    """The list alone, polled while an announcement is being delivered."""
+    _staff_only(request)
+    return render(request, "notifications/_announcement_table.html", _announcements())
+
+
+def _announcements() -> dict:
+    shown = announcements.announcements_with_delivery(
+        Announcement.objects.select_related("owner").order_by("-created_at")[:20]
+    )
+    return {
+        "announcements": shown,
+        "delivering": any(announcement.delivering for announcement in shown),
+    }

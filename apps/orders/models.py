@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.models import Job
@@ -145,6 +146,9 @@ class Payment(Job):
     def __str__(self):
         return f"Payment #{self.pk} for order #{self.order_id}"
 
+    def get_absolute_url(self):
+        return reverse("orders:detail", args=[self.order_id])
+
 
 class Invoice(Job):
     """The PDF invoice of a paid order, rendered by a worker once its payment
@@ -173,6 +177,9 @@ class Invoice(Job):
 
     def __str__(self):
         return f"Invoice {self.number}"
+
+    def get_absolute_url(self):
+        return reverse("orders:detail", args=[self.order_id])
 
     @property
     def number(self) -> str:
@@ -228,6 +235,9 @@ class OrderImport(Job):
 
     def __str__(self):
         return f"Import #{self.pk} ({self.file_name})"
+
+    def get_absolute_url(self):
+        return reverse("orders:import_detail", args=[self.pk])
 
     @property
     def rows_per_second(self) -> float | None:

@@ -178,6 +178,13 @@ def _payment_succeeded(payment: Payment, *, charge_id: str) -> None:
     order.status = Order.Status.PAID
     order.paid_at = timezone.now()
     order.save(update_fields=["status", "paid_at"])
+    notifications.notify(
+        owner=order.owner,
+        kind="payment_paid",
+        message=f"Order #{order.pk} is paid: {order.total} {settings.CURRENCY}.",
+        url=reverse("orders:detail", args=[order.pk]),
+        idempotency_key=f"payment_paid:{payment.pk}",
+    )
     # The invoice, then the "order paid" email with it attached (a chain).
     invoices.invoice_start(order=order)
     logger.info("Payment %s paid order %s", payment.pk, order.pk)
@@ -202,6 +209,13 @@ def _payment_failed(
     order = Order.objects.select_for_update().get(pk=payment.order_id)
     order.status = Order.Status.PAYMENT_FAILED
     order.save(update_fields=["status"])
+    notifications.notify(
+        owner=order.owner,
+        kind="payment_failed",
+        message=f"The payment for order #{order.pk} failed: {message}",
+        url=reverse("orders:detail", args=[order.pk]),
+        idempotency_key=f"payment_failed:{payment.pk}:{payment.task_id}",
+    )
     notifications.email_queue(
         owner=order.owner,
         template="payment_failed",

@@ -35,9 +35,10 @@ def order_paid_email(invoice_id: int) -> None:
     invoices.order_paid_email(invoice_id=invoice_id)
 
 
-@shared_task(soft_time_limit=20, time_limit=25)
-def orders_flag_stale() -> int:
-    return len(services.orders_flag_stale())
+@shared_task(ignore_result=False, soft_time_limit=20, time_limit=25)
+def orders_flag_stale() -> str:
+    flagged = len(services.orders_flag_stale())
+    return f"Flagged {flagged} stale order{'s' if flagged != 1 else ''}."
 
 
 # Resumes after the last batch an earlier attempt saved; whatever ends it
@@ -48,6 +49,7 @@ def order_import_run(order_import: OrderImport) -> None:
 
 
 # Idempotent: a run cut short leaves the rest to tomorrow's.
-@shared_task(soft_time_limit=50, time_limit=60)
-def order_imports_clean() -> int:
-    return imports.order_imports_clean()
+@shared_task(ignore_result=False, soft_time_limit=50, time_limit=60)
+def order_imports_clean() -> str:
+    deleted = imports.order_imports_clean()
+    return f"Deleted {deleted} import file{'s' if deleted != 1 else ''}."

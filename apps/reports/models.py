@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from apps.core.models import Job
 
@@ -53,6 +54,9 @@ class Report(Job):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.start} – {self.end}"
+
+    def get_absolute_url(self):
+        return reverse("reports:detail", args=[self.pk])
 
     @property
     def is_ready(self) -> bool:

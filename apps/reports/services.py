@@ -130,8 +130,9 @@ def report_generate(*, report: Report) -> None:
 def _end(
     report: Report, *, failed: str = "", made: pdf.PdfFile | None = None, rows=0
 ) -> None:
-    """End the report, ready or failed, and tell its owner (a notification
-    and an email with the link), in one transaction with the ending."""
+    """End the report, ready or failed, and tell its owner (a notification,
+    and an email with the link unless they chose not to), in one
+    transaction with the ending."""
     url = reverse("reports:detail", args=[report.pk])
     with transaction.atomic():
         if failed:
@@ -159,16 +160,7 @@ def _end(
             ),
             url=url,
             idempotency_key=f"report_done:{report.pk}",
-        )
-        notifications.email_queue(
-            owner=report.owner,
-            template="report_done",
-            context={
-                "report": report,
-                "failed": failed,
-                "url": settings.SITE_URL + url,
-            },
-            idempotency_key=f"report_done:{report.pk}",
+            email=("report_done", {"report": report, "failed": failed}),
         )
     if not failed:
         logger.info("Report %s ready: %s pages", report.pk, made.pages)

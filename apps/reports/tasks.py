@@ -14,6 +14,7 @@ def report_generate(report: Report) -> None:
 
 # Idempotent: an expired report is skipped; a run cut short leaves the rest
 # to the next hour's.
-@shared_task(soft_time_limit=50, time_limit=60)
-def reports_expire() -> int:
-    return services.reports_expire()
+@shared_task(ignore_result=False, soft_time_limit=50, time_limit=60)
+def reports_expire() -> str:
+    expired = services.reports_expire()
+    return f"Expired {expired} report{'s' if expired != 1 else ''}."

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from apps.core.models import Job
 
@@ -53,6 +54,9 @@ class Image(Job):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self):
+        return reverse("uploads:detail", args=[self.pk])
 
     def thumbnail(self, size: int) -> dict | None:
         return next((t for t in self.thumbnails if t["size"] == size), None)

@@ -29,6 +29,7 @@ def upload_batch_check(image_id: int) -> None:
 
 
 # Daily; idempotent.
-@shared_task(soft_time_limit=50, time_limit=60)
-def uploads_clean() -> int:
-    return services.uploads_clean()
+@shared_task(ignore_result=False, soft_time_limit=50, time_limit=60)
+def uploads_clean() -> str:
+    removed = services.uploads_clean()
+    return f"Removed {removed} folders or files."

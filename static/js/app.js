@@ -150,3 +150,9 @@ document.addEventListener("submit", (event) => {
   if (button) button.disabled = true;
   request.send(new FormData(form));
 });
+
+// A hidden tab asks nothing: the polls (job states, the bell, activity) skip
+// their turns until it is shown again, and the next turn brings it up to date.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (document.hidden) event.preventDefault();
+});

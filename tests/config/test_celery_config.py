@@ -66,7 +66,12 @@ def test_tasks_are_routed_to_their_queue(task_name, queue):
 
 
 def test_a_worker_without_queue_options_consumes_every_queue():
-    assert {q.name for q in app.amqp.queues.values()} == {"quick", "heavy", "critical"}
+    assert {q.name for q in app.amqp.queues.values()} == {
+        "quick",
+        "heavy",
+        "critical",
+        "bulk",
+    }
 
 
 def test_every_beat_entry_names_a_registered_task():
@@ -148,7 +153,7 @@ def test_each_queue_is_declared_with_its_own_exchange_and_routing_key():
         for queue in app.amqp.queues.values()
     }
     assert declared == {
-        name: (name, "direct", name) for name in ("quick", "heavy", "critical")
+        name: (name, "direct", name) for name in ("quick", "heavy", "critical", "bulk")
     }
     route = app.amqp.router.route({}, "apps.orders.tasks.payment_process")
     assert (route["queue"].exchange.name, route["queue"].routing_key) == (
@@ -171,11 +176,11 @@ def test_the_broker_binds_each_queue_to_its_own_exchange(redis_server):
                 raw.decode()
                 for raw in channel.client.smembers(f"_kombu.binding.{name}")
             }
-            for name in ("quick", "heavy", "critical")
+            for name in ("quick", "heavy", "critical", "bulk")
         }
     # kombu stores each binding as "routing_key\x06\x16pattern\x06\x16queue".
     separator = "\x06\x16"
     assert bindings == {
         name: {separator.join([name, "", name])}
-        for name in ("quick", "heavy", "critical")
+        for name in ("quick", "heavy", "critical", "bulk")
     }

@@ -48,7 +48,7 @@ def test_worker_consumes_exactly_the_queues_the_settings_name(services):
         "config",
         "worker",
         "--loglevel=INFO",
-        "--queues=quick,heavy,critical",
+        "--queues=quick,heavy,critical,bulk",
     ]
     queues = option(command, "--queues").split(",")
     assert queues == [queue.name for queue in settings.CELERY_TASK_QUEUES]

@@ -420,8 +420,8 @@ def test_old_import_files_are_deleted_and_the_imports_stay(user, run_import):
     OrderImport.objects.filter(pk=old.pk).update(
         finished_at=timezone.now() - timedelta(days=8)
     )
-    assert tasks.order_imports_clean() == 1
-    assert tasks.order_imports_clean() == 0
+    assert tasks.order_imports_clean() == "Deleted 1 import file."
+    assert tasks.order_imports_clean() == "Deleted 0 import files."
     old.refresh_from_db()
     recent.refresh_from_db()
     assert old.stored_file == "" and recent.stored_file
@@ -581,7 +581,7 @@ def test_the_clean_up_leaves_the_files_of_imports_not_ended(user, products, cloc
     OrderImport.objects.filter(pk=running.pk).update(
         status="running", finished_at=timezone.now() - timedelta(days=30)
     )
-    assert tasks.order_imports_clean() == 0
+    assert tasks.order_imports_clean() == "Deleted 0 import files."
     assert default_storage.exists(running.stored_file)
 
 

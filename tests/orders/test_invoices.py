@@ -56,7 +56,10 @@ def test_a_paid_order_gets_its_invoice_attached_to_the_order_paid_email(order, p
     assert "24.00" in text and "24.50" in text and "48.50" in text
     assert order.owner.email in text
     assert f"invoice INV-{order.pk:06d} is attached" in sent.body
-    assert Notification.objects.get(owner=order.owner).kind == "invoice_ready"
+    kinds = set(
+        Notification.objects.filter(owner=order.owner).values_list("kind", flat=True)
+    )
+    assert kinds == {"payment_paid", "invoice_ready"}
 
 
 def test_the_chain_run_twice_renders_once_and_sends_one_email_with_one_attachment(
@@ -68,7 +71,9 @@ def test_the_chain_run_twice_renders_once_and_sends_one_email_with_one_attachmen
     with django_capture_on_commit_callbacks(execute=True):
         tasks.invoice_render.delay(invoice.pk)
         tasks.order_paid_email.delay(invoice.pk)
-        jobs._publish(Invoice, invoice.pk, invoice.task_id)  # The whole chain.
+        jobs._publish(
+            Invoice, invoice.pk, invoice.task_id, Invoice.task_name
+        )  # The whole chain.
 
     invoice.refresh_from_db()
     assert invoice.attempts == 1

@@ -33,8 +33,10 @@ def test_orders_awaiting_payment_too_long_are_flagged_and_staff_told_once(
     place(user, products, age_minutes=90, status=Order.Status.PAID)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.orders_flag_stale() == 2
-        assert tasks.orders_flag_stale() == 0  # The next slot: nothing new.
+        assert tasks.orders_flag_stale() == "Flagged 2 stale orders."
+        assert (
+            tasks.orders_flag_stale() == "Flagged 0 stale orders."
+        )  # The next slot: nothing new.
 
     assert set(
         Order.objects.filter(flagged_stale_at__isnull=False).values_list(
@@ -51,5 +53,5 @@ def test_orders_awaiting_payment_too_long_are_flagged_and_staff_told_once(
 def test_no_email_when_nothing_is_stale(user, products):
     UserFactory(is_staff=True)
     place(user, products, age_minutes=5)
-    assert tasks.orders_flag_stale() == 0
+    assert tasks.orders_flag_stale() == "Flagged 0 stale orders."
     assert not OutgoingEmail.objects.exists()

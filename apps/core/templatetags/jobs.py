@@ -11,6 +11,7 @@
 from django import template
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from apps.core import status
@@ -57,3 +58,29 @@ def job_list_poller(jobs, every="2s"):
 def job_label(job) -> str:
     """The job's type as the job URLs name it: "orders.payment"."""
     return job._meta.label_lower
+
+
+@register.filter
+def verbose_name_of(job) -> str:
+    """The job's type as people call it: "Order import"."""
+    return str(job._meta.verbose_name).capitalize()
+
+
+@register.filter
+def job_duration(job) -> str:
+    """How long the job ran: from its first start to its end, or to now
+    while it runs; "—" before it starts."""
+    if not job.started_at:
+        return "—"
+    end = job.finished_at or timezone.now()
+    seconds = max((end - job.started_at).total_seconds(), 0)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return (
+        f"{minutes} min {seconds} s"
+        if minutes < 60
+        else f"{minutes // 60} h {minutes % 60} min"
+    )

@@ -71,8 +71,8 @@ def order_import_run(*, order_import: OrderImport) -> None:
 
 def _end(order_import: OrderImport, *, failed: str = "") -> None:
     """End the import, succeeded or failed, and tell its owner (a
-    notification and an email with the summary); one transaction, so they go
-    exactly when the import ends."""
+    notification, and an email with the summary unless they chose not to);
+    one transaction, so they go exactly when the import ends."""
     order_import.refresh_from_db()
     summary = import_summary(order_import)
     with transaction.atomic():
@@ -86,18 +86,10 @@ def _end(order_import: OrderImport, *, failed: str = "") -> None:
             ),
             url=reverse("orders:import_detail", args=[order_import.pk]),
             idempotency_key=f"import_done:{order_import.pk}",
-        )
-        notifications.email_queue(
-            owner=order_import.owner,
-            template="import_done",
-            context={
-                "order_import": order_import,
-                "failed": failed,
-                "summary": summary,
-                "url": settings.SITE_URL
-                + reverse("orders:import_detail", args=[order_import.pk]),
-            },
-            idempotency_key=f"import_done:{order_import.pk}",
+            email=(
+                "import_done",
+                {"order_import": order_import, "failed": failed, "summary": summary},
+            ),
         )
         if failed:
             jobs.job_fail(order_import, message=failed)

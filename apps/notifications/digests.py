@@ -1,0 +1,70 @@
+"""
+The daily digest: one email a day, to each user who asked for it, listing
+the notifications they have not read.
+
+Beat runs `digests_send` once a day; it finds who should get one and
+publishes a `digest_deliver` task per chunk of DIGEST_CHUNK_SIZE users, as a
+Celery group on the bulk queue. Each digest is an OutgoingEmail whose
+idempotency key names the user and the day, so a user gets at most one a day
+however often beat, the fan-out or a chunk runs.
+"""
+
+from datetime import date
+
+from celery import group
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.notifications import services
+from apps.notifications.models import Notification, NotificationPreferences
+
+# Notifications listed in one digest; the rest are counted.
+DIGEST_LISTED = 20
+
+
+def digests_send(*, day: date | None = None) -> str:
+    """Publish the day's digest chunks; what it did, in words."""
+    from apps.notifications.tasks import digest_deliver
+
+    day = day or timezone.localdate()
+    ids = list(
+        NotificationPreferences.objects.filter(digest=True, owner__is_active=True)
+        .filter(owner__in=Notification.objects.filter(read_at=None).values("owner"))
+        .order_by("owner")
+        .values_list("owner", flat=True)
+    )
+    size = settings.DIGEST_CHUNK_SIZE
+    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+    if chunks:
+        group(
+            digest_deliver.si(day.isoformat(), chunk) for chunk in chunks
+        ).apply_async()
+    return f"Digests for {day}: {len(ids)} people, {len(chunks)} chunks."
+
+
+def digest_deliver(*, day: date, user_ids) -> int:
+    """Queue the digest of each of these users who still has something
+    unread; how many were queued (again or not: the key keeps it once)."""
+    queued = 0
+    users = get_user_model().objects.filter(pk__in=user_ids, is_active=True)
+    url = settings.SITE_URL + reverse("notifications:list")
+    for user in users:
+        unread = Notification.objects.filter(owner=user, read_at=None)
+        listed = list(unread[:DIGEST_LISTED])
+        if not listed:
+            continue  # Read since the fan-out looked.
+        services.email_queue(
+            owner=user,
+            template="digest",
+            context={
+                "notifications": listed,
+                "unread": unread.count(),
+                "day": day,
+                "url": url,
+            },
+            idempotency_key=f"digest:{user.pk}:{day.isoformat()}",
+        )
+        queued += 1
+    return queued
