@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.accounts import services, signups, tokens
 from apps.accounts.models import SignupRequest, User
-from apps.notifications.models import OutgoingEmail
+from apps.notifications.models import Notification, OutgoingEmail
 from tests.brokers import use_broker
 from tests.factories import PASSWORD
 
@@ -66,6 +66,9 @@ def test_a_free_address_gets_an_account_closed_until_its_link_is_followed(
         confirmed,
         False,
     )
+    # One welcome notification, however often the link is followed.
+    welcome_note = Notification.objects.get(owner=confirmed)
+    assert (welcome_note.kind, welcome_note.url) == ("welcome", "/orders/")
 
 
 def test_a_taken_address_tells_its_owner_once_an_hour_and_changes_nothing(

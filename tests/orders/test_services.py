@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.core import services as jobs
 from apps.core import sweeper
 from apps.core.job_task import UNEXPECTED_FAILURE
-from apps.notifications.models import OutgoingEmail
+from apps.notifications.models import Notification, OutgoingEmail
 from apps.orders import services, tasks
 from apps.orders.models import GatewayCharge, Invoice, Order, Payment
 from tests.orders.attempts import exhaust, process
@@ -112,6 +112,9 @@ def test_succeeding_card_pays_the_order_and_emails_a_receipt(
     assert receipt.subject == f"Order #{order.pk} is paid"
     assert f"http://127.0.0.1:8000/orders/{order.pk}/" in receipt.body_text
     assert [m.subject for m in mail.outbox] == [receipt.subject]
+    paid = Notification.objects.get(owner=order.owner, kind="payment_paid")
+    assert paid.url == f"/orders/{order.pk}/"
+    assert Notification.objects.filter(owner=order.owner).count() == 2  # + invoice
 
 
 def test_declined_card_fails_without_retry(order, django_capture_on_commit_callbacks):
@@ -125,6 +128,9 @@ def test_declined_card_fails_without_retry(order, django_capture_on_commit_callb
     assert payment.dead_lettered_at is None  # The user's to fix, not staff's.
     assert order.status == Order.Status.PAYMENT_FAILED
     assert OutgoingEmail.objects.filter(template="payment_failed").count() == 1
+    (failed,) = Notification.objects.filter(owner=order.owner)
+    assert failed.kind == "payment_failed"
+    assert failed.message.endswith("Your card was declined.")
 
 
 def test_another_card_may_be_tried_after_a_decline(
