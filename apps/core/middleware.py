@@ -49,8 +49,8 @@ class RequestSizeLimitMiddleware:
         if length > settings.REQUEST_MAX_BYTES:
             limit = filesizeformat(settings.REQUEST_MAX_BYTES)
             html = render_to_string("413.html", {"limit": limit}, request=request)
-            response = HttpResponse(html, status=413)
-            # The body is left unread: closing is the only clean way on.
-            response["Connection"] = "close"
-            return response
+            # Not "Connection: close": a WSGI application may not set it
+            # (runserver answers 500); gunicorn closes a connection whose
+            # body was left unread by itself.
+            return HttpResponse(html, status=413)
         return self.get_response(request)

@@ -19,6 +19,21 @@ FORMATS = {"JPEG", "PNG", "WEBP"}
 # A JPEG that carries a second picture (many phone photos: a depth map, a
 # gain map) is a JPEG to us; Pillow calls it MPO.
 SAME_AS = {"MPO": "JPEG"}
+# Only these of Pillow's readers look at the uploaded bytes: a header parser
+# of a format we refuse anyway is attack surface for nothing.
+READERS = ("JPEG", "PNG", "WEBP")  # A JPEG reader also opens MPO.
+# Formats people often try, named from their first bytes (no parser runs),
+# so that the refusal can say what the file is.
+OTHERS = (
+    (0, b"GIF8", "GIF"),
+    (0, b"BM", "BMP"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (4, b"ftypheic", "HEIC"),
+    (4, b"ftypheix", "HEIC"),
+    (4, b"ftypmif1", "HEIF"),
+    (4, b"ftypavif", "AVIF"),
+)
 
 
 class ImageRefused(Exception):
@@ -40,9 +55,15 @@ def check_image(file: BinaryIO, *, name: str, size: int) -> ImageHeader:
     """The image's format and dimensions; ImageRefused if it is too big, not
     an image, not one of ours, or has more pixels than UPLOAD_MAX_PIXELS."""
     if size > settings.UPLOAD_MAX_BYTES:
+        limit = settings.UPLOAD_MAX_BYTES
+        # Two decimals when one would say "20.0 MB is over 20.0 MB".
+        shown = (
+            f"{size / 1024 / 1024:.2f} MB"
+            if size < limit * 1.05
+            else filesizeformat(size)
+        )
         raise ImageRefused(
-            f"{name} is {filesizeformat(size)}; images may be up to "
-            f"{filesizeformat(settings.UPLOAD_MAX_BYTES)}."
+            f"{name} is {shown}; images may be up to {filesizeformat(limit)}."
         )
     if size == 0:
         raise ImageRefused(f"{name} is empty.")
@@ -52,22 +73,15 @@ def check_image(file: BinaryIO, *, name: str, size: int) -> ImageHeader:
         # it warn, or raise; both are refusals here, before any decoding.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as image:
+            with Image.open(file, formats=READERS) as image:
                 found = image.format or ""
                 header = ImageHeader(SAME_AS.get(found, found), *image.size)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise ImageRefused(_too_many_pixels(name)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ImageRefused(
-            f"{name} is not an image we can read. Upload a JPEG, PNG or WebP file."
-        ) from None
+        raise ImageRefused(_unreadable(file, name)) from None
     finally:
         file.seek(0)
-    if header.format not in FORMATS:
-        raise ImageRefused(
-            f"{name} is a {header.format} image; we take JPEG, PNG and WebP. "
-            "Save it in one of those and upload it again."
-        )
     if header.width * header.height > settings.UPLOAD_MAX_PIXELS:
         raise ImageRefused(_too_many_pixels(name, header))
     return header
@@ -84,3 +98,15 @@ def _too_many_pixels(name: str, header: ImageHeader | None = None) -> str:
     return (
         f"{name} is too large an image{found}; we take up to {limit:,.0f} megapixels."
     )
+
+
+def _unreadable(file: BinaryIO, name: str) -> str:
+    file.seek(0)
+    start = file.read(16)
+    for offset, magic, kind in OTHERS:
+        if start[offset : offset + len(magic)] == magic:
+            return (
+                f"{name} is a {kind} image; we take JPEG, PNG and WebP. "
+                "Save it in one of those and upload it again."
+            )
+    return f"{name} is not an image we can read. Upload a JPEG, PNG or WebP file."

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import services as jobs
+from apps.core.exceptions import JobTakenOver
 from apps.notifications import services as notifications
 from apps.uploads import checks, thumbnails
 from apps.uploads.models import Image, UploadBatch
@@ -120,6 +121,12 @@ def image_process(*, image: Image) -> None:
     except thumbnails.ImageUnreadable as exc:
         jobs.job_fail(image, message=DAMAGED, detail=str(exc))
         return
+    except FileNotFoundError:
+        if Image.objects.filter(pk=image.pk).exists():
+            raise
+        # Deleted while its thumbnails were being made, folder and all:
+        # nothing to finish.
+        raise JobTakenOver from None
     jobs.job_succeed(
         image,
         stage="Ready",
@@ -141,6 +148,11 @@ def upload_batch_notify(*, batch: UploadBatch) -> bool:
     """Tell the owner the batch is done, once, when every image has ended;
     True if this call told them. Any number of calls notify once."""
     images = list(batch.images.all())
+    if not images:
+        # Every image was deleted before it was done: nothing to tell, and
+        # no batch to keep.
+        batch.delete()
+        return False
     if any(not image.is_final for image in images):
         return False
     if not UploadBatch.objects.filter(pk=batch.pk, notified_at=None).update(

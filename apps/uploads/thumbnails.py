@@ -130,7 +130,8 @@ def _without_metadata(image: Image.Image) -> Image.Image:
 
 
 def _write(picture: Image.Image, size: int, path: Path) -> Thumbnail:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Into the image's own folder, which the upload made: never made again
+    # here, so an image deleted meanwhile leaves no folder behind.
     temporary = path.with_name(f".{path.name}.{uuid4().hex}.part")
     try:
         # Only these options: no exif=, icc_profile= or xmp= is passed on.

@@ -91,7 +91,7 @@ document.addEventListener("drop", (event) => {
 function tooMuchToSend(form) {
   const files = [...form.querySelectorAll("input[type=file]")].flatMap((input) => [...input.files]);
   const limit = (name) => Number(form.dataset[name]) || Infinity;
-  const size = (bytes) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  const size = (bytes) => `${(bytes / (1024 * 1024)).toFixed(bytes % 1048576 ? 2 : 1)} MB`;
   if (files.length > limit("maxFiles")) {
     return `You chose ${files.length} files; at most ${limit("maxFiles")} go in one upload.`;
   }

@@ -47,6 +47,23 @@ def test_a_file_that_is_not_an_image_is_refused_saying_what_we_take():
 
 def test_another_image_format_is_refused_by_name():
     assert refusal(gif(), "anim.png").startswith("anim.png is a GIF image; we take")
+    for kind in ("BMP", "TIFF"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(buffer, kind)
+        assert refusal(buffer.getvalue(), "x.jpg").startswith(
+            f"x.jpg is a {kind} image"
+        )
+
+
+def test_only_the_readers_of_the_formats_we_take_look_at_the_bytes(monkeypatch):
+    # Pillow's other header parsers never run on an upload.
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(
+        Image, "open", lambda fp, *a, **kw: opened.append(kw) or real_open(fp, *a, **kw)
+    )
+    check(photo())
+    assert opened == [{"formats": checks.READERS}]
 
 
 def test_huge_dimensions_in_the_header_are_refused_before_any_decoding(settings):
@@ -159,7 +176,9 @@ def test_an_srgb_or_broken_profile_leaves_the_colours_alone(tmp_path):
     for name, profile in (("srgb.jpg", srgb), ("broken.jpg", b"not a profile")):
         source = tmp_path / name
         source.write_bytes(red_jpeg_with_profile(profile))
-        made = make(source, tmp_path / name.removesuffix(".jpg"))
+        folder = tmp_path / name.removesuffix(".jpg")
+        folder.mkdir()
+        made = make(source, folder)
         with Image.open(made[-1].path) as image:
             red, green, blue = image.convert("RGB").getpixel((10, 10))
         assert red > 200 and blue < 60, (name, red, green, blue)

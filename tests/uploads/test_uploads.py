@@ -206,3 +206,31 @@ def test_an_odd_variant_is_a_404_not_a_500(upload, client):
     for variant in ("²", "0160", "١٦٠", "thumbnail"):
         url = f"/images/{image.pk}/{variant}/"
         assert client.get(url).status_code == 404, variant
+
+
+def test_an_image_deleted_while_processed_leaves_nothing_behind(
+    upload, user, monkeypatch
+):
+    from apps.uploads import thumbnails
+
+    write = thumbnails._write
+
+    def deleted_meanwhile(picture, size, path):
+        # The owner deletes it once the worker has decoded it, before the
+        # first thumbnail is written.
+        # (What image_delete does, its folder removed at once rather than on
+        # commit: the test's own commit would remove it again later.)
+        image = Image.objects.first()
+        if image:
+            image.delete()
+            services._remove_folder(image.folder)
+        return write(picture, size, path)
+
+    monkeypatch.setattr(thumbnails, "_write", deleted_meanwhile)
+    upload(("late.jpg", photo(800, 600)))
+
+    assert not Image.objects.exists()
+    assert not any(Path(default_storage.path("uploads")).iterdir())
+    # Its batch, now empty, is gone too, and nobody is told about 0 images.
+    assert not UploadBatch.objects.exists()
+    assert not Notification.objects.filter(owner=user).exists()
