@@ -346,3 +346,45 @@ def test_every_beat_entry_names_a_task_and_says_when_it_runs(settings):
         # The comment under the entry's name says when, in words.
         after = source.split(f'"{name}": {{', 1)[1].lstrip()
         assert after.startswith("#"), f"{name} has no comment"
+
+
+def test_the_admin_shows_each_beat_entry_with_what_its_last_run_did(client):
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from django_celery_results.models import TaskResult
+
+    every_day = CrontabSchedule.objects.create(hour="2", minute="30")
+    PeriodicTask.objects.create(
+        name="purge-old-notifications",
+        task="apps.notifications.tasks.notifications_purge",
+        crontab=every_day,
+    )
+    PeriodicTask.objects.create(
+        name="trim-job-history",
+        task="apps.core.tasks.job_attempts_trim",
+        crontab=every_day,
+    )
+    TaskResult.objects.create(
+        task_id="t1",
+        task_name="apps.notifications.tasks.notifications_purge",
+        status="SUCCESS",
+        result='"Deleted 3 notifications."',
+    )
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = client.get("/admin/django_celery_beat/periodictask/").content.decode()
+
+    assert "What the last run did" in page
+    assert "Deleted 3 notifications." in page
+    assert page.count("—") >= 1  # The trim has not run yet.
+    edit = PeriodicTask.objects.get(name="trim-job-history")
+    assert (
+        client.get(
+            f"/admin/django_celery_beat/periodictask/{edit.pk}/change/"
+        ).status_code
+        == 200
+    )
+
+
+def test_a_periodic_tasks_result_is_kept_for_the_admin():
+    assert tasks.notifications_purge.ignore_result is False
+    assert tasks.digests_send.ignore_result is False
