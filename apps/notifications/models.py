@@ -128,7 +128,8 @@ class Announcement(Job):
         return f"Announcement: {self.subject}"
 
     def get_absolute_url(self):
-        return reverse("notifications:announcements")
+        # Staff's: the admin page shows the fan-out's attempts.
+        return reverse("admin:notifications_announcement_change", args=[self.pk])
 
 
 class AnnouncementChunk(models.Model):
