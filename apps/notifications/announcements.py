@@ -14,7 +14,7 @@ in its audience.
 
 from datetime import timedelta
 
-from celery import group
+from celery import current_app, group
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -64,8 +64,6 @@ def announcement_fan_out(announcement: Announcement) -> None:
     again (a retry, a redelivery), it publishes the same chunks, which the
     ones already delivered ignore.
     """
-    from apps.notifications.tasks import announcement_deliver
-
     ids = list(
         audience_of(announcement.audience, now=announcement.created_at)
         .filter(date_joined__lte=announcement.created_at)
@@ -82,7 +80,11 @@ def announcement_fan_out(announcement: Announcement) -> None:
     )
     if chunks:
         group(
-            announcement_deliver.si(announcement.pk, number, chunk)
+            current_app.signature(
+                "apps.notifications.tasks.announcement_deliver",
+                args=(announcement.pk, number, chunk),
+                immutable=True,
+            )
             for number, chunk in enumerate(chunks)
         ).apply_async()
     plural = "s" if len(chunks) != 1 else ""

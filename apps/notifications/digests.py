@@ -11,7 +11,7 @@ however often beat, the fan-out or a chunk runs.
 
 from datetime import date
 
-from celery import group
+from celery import current_app, group
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -26,8 +26,6 @@ DIGEST_LISTED = 20
 
 def digests_send(*, day: date | None = None) -> str:
     """Publish the day's digest chunks; what it did, in words."""
-    from apps.notifications.tasks import digest_deliver
-
     day = day or timezone.localdate()
     ids = list(
         NotificationPreferences.objects.filter(digest=True, owner__is_active=True)
@@ -39,7 +37,12 @@ def digests_send(*, day: date | None = None) -> str:
     chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
     if chunks:
         group(
-            digest_deliver.si(day.isoformat(), chunk) for chunk in chunks
+            current_app.signature(
+                "apps.notifications.tasks.digest_deliver",
+                args=(day.isoformat(), chunk),
+                immutable=True,
+            )
+            for chunk in chunks
         ).apply_async()
     return f"Digests for {day}: {len(ids)} people, {len(chunks)} chunks."
 
