@@ -358,7 +358,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = "quick"
 CELERY_TASK_ROUTES = {
     "apps.notifications.tasks.email_send_bulk": {"queue": "bulk"},
-    "apps.notifications.tasks.announcement_*": {"queue": "bulk"},
+    "apps.notifications.tasks.announcement_send": {"queue": "bulk"},
+    "apps.notifications.tasks.announcement_chunk_deliver": {"queue": "bulk"},
     "apps.notifications.tasks.digest*": {"queue": "bulk"},
     "apps.notifications.tasks.*": {"queue": "quick"},
     "apps.accounts.tasks.*": {"queue": "quick"},
@@ -523,6 +524,9 @@ REPORT_SOFT_TIME_LIMIT = env.int("REPORT_SOFT_TIME_LIMIT", default=600)
 # mail providers cap an account's sending rate. Celery's syntax ("20/s",
 # "600/m").
 EMAIL_BULK_RATE_LIMIT = env("EMAIL_BULK_RATE_LIMIT", default="20/s")
+# Seconds a queued bulk email may wait (behind the rate limit) before the
+# sweeper publishes it again: it is not stuck, only in line.
+EMAIL_BULK_QUEUED_LEASE = env.int("EMAIL_BULK_QUEUED_LEASE", default=3600)
 # Users per delivery task of an announcement or a digest.
 ANNOUNCEMENT_CHUNK_SIZE = env.int("ANNOUNCEMENT_CHUNK_SIZE", default=500)
 DIGEST_CHUNK_SIZE = env.int("DIGEST_CHUNK_SIZE", default=500)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -96,6 +97,14 @@ class Job(models.Model):
     class Meta:
         abstract = True
         ordering = ["-created_at", "-id"]
+
+    @classmethod
+    def slow_queue(cls) -> tuple[Q, int] | None:
+        """Rows that may rightly wait long in their queue, and for how long
+        (seconds) before the sweeper publishes them again; None: every row
+        waits JOB_QUEUED_LEASE. Bulk mail behind its rate limit is such a
+        row: republished early, each copy would take a slot of that limit."""
+        return None
 
     def row_task_name(self) -> str:
         """The task this row runs with: task_name, or one of other_task_names

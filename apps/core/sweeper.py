@@ -38,8 +38,17 @@ def jobs_sweep() -> int:
     retry_grace = now - timedelta(seconds=settings.JOB_RETRY_GRACE)
     swept = 0
     for model in selectors.job_models():
+        queued_too_long = Q(status=Job.Status.QUEUED, enqueued_at__lt=queued_lease)
+        slow = model.slow_queue()
+        if slow:
+            rows, seconds = slow
+            queued_too_long = (queued_too_long & ~rows) | Q(
+                rows,
+                status=Job.Status.QUEUED,
+                enqueued_at__lt=now - timedelta(seconds=seconds),
+            )
         stuck = model.objects.filter(
-            Q(status=Job.Status.QUEUED, enqueued_at__lt=queued_lease)
+            queued_too_long
             | Q(status=Job.Status.QUEUED, enqueued_at__isnull=True)
             | (
                 Q(status=Job.Status.RETRYING, next_retry_at__lt=retry_grace)

@@ -1,7 +1,12 @@
 from django.contrib import admin
 
 from apps.core.admin import JobAttemptInline
-from apps.notifications.models import Announcement, Notification, OutgoingEmail
+from apps.notifications.models import (
+    Announcement,
+    AnnouncementChunk,
+    Notification,
+    OutgoingEmail,
+)
 
 
 @admin.register(OutgoingEmail)
@@ -53,6 +58,22 @@ class AnnouncementAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     # Sent from the staff page (/staff/announcements/), which fans them out.
     readonly_fields = [field.name for field in Announcement._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AnnouncementChunk)
+class AnnouncementChunkAdmin(admin.ModelAdmin):
+    inlines = [JobAttemptInline]
+    list_display = ["__str__", "status", "attempts", "delivered", "finished_at"]
+    list_filter = ["status", "announcement"]
+    exclude = ["user_ids"]
+    readonly_fields = [
+        field.name
+        for field in AnnouncementChunk._meta.fields
+        if field.name != "user_ids"
+    ]
 
     def has_add_permission(self, request):
         return False

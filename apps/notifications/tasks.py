@@ -5,7 +5,7 @@ from django.conf import settings
 
 from apps.core.job_task import job_task
 from apps.notifications import announcements, digests, services
-from apps.notifications.models import Announcement, OutgoingEmail
+from apps.notifications.models import Announcement, AnnouncementChunk, OutgoingEmail
 
 
 @job_task(OutgoingEmail)
@@ -30,13 +30,24 @@ def announcement_send(announcement: Announcement) -> None:
     announcements.announcement_fan_out(announcement)
 
 
-@shared_task(soft_time_limit=90, time_limit=100)
-def announcement_deliver(announcement_id: int, number: int, user_ids: list[int]) -> int:
-    announcement = Announcement.objects.filter(pk=announcement_id).first()
-    if announcement is None:
-        return 0  # Deleted meanwhile.
-    return announcements.announcement_deliver(
-        announcement=announcement, number=number, user_ids=user_ids
+# Its result is kept: the chord waits for every chunk's.
+@job_task(AnnouncementChunk, ignore_result=False)
+def announcement_chunk_deliver(chunk: AnnouncementChunk) -> None:
+    announcements.announcement_chunk_deliver(chunk)
+
+
+# The chunks' chord callback; and, as each chunk's chained task, the same
+# check after a chunk the sweeper republished outside the chord.
+@shared_task(soft_time_limit=20, time_limit=25)
+def announcement_delivered(announcement_id: int) -> bool:
+    return announcements.announcement_delivered(announcement_id)
+
+
+@shared_task(soft_time_limit=20, time_limit=25)
+def announcement_delivered_check(chunk_id: int) -> bool:
+    chunk = AnnouncementChunk.objects.filter(pk=chunk_id).first()
+    return chunk is not None and announcements.announcement_delivered(
+        chunk.announcement_id
     )
 
 

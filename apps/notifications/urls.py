@@ -19,6 +19,11 @@ urlpatterns = [
     path("notifications/read/", views.notifications_read, name="read"),
     path("notifications/settings/", views.notification_settings, name="settings"),
     path("activity/", views.activity, name="activity"),
+    path(
+        "announcements/<int:pk>/",
+        views.announcement_detail,
+        name="announcement",
+    ),
     path("staff/announcements/", views.announcement_list, name="announcements"),
     path(
         "staff/announcements/list/",

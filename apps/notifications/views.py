@@ -5,15 +5,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.core import downloads
 from apps.core.models import Job
+from apps.core.views import htmx_login_required
 from apps.notifications import activity as activity_selectors
 from apps.notifications import announcements, selectors, services
 from apps.notifications.forms import AnnouncementForm, PreferencesForm
@@ -117,7 +122,7 @@ def notification_list(request):
     return render(request, "notifications/notification_list.html", {"page": page})
 
 
-@login_required
+@htmx_login_required
 @require_safe
 def notification_bell(request):
     """The navigation's bell, asked for every few seconds with the count the
@@ -147,9 +152,11 @@ def notification_open(request, pk):
 @require_POST
 def notifications_read(request):
     """Mark one notification read (?pk= in the form), or all of them."""
-    pk = request.POST.get("pk", "")
+    pk = request.POST.get("pk")
+    if pk is not None and not (pk.isascii() and pk.isdigit() and len(pk) <= 18):
+        return HttpResponseBadRequest("pk must be a notification's id")
     services.notifications_mark_read(
-        owner=request.user, pk=int(pk) if pk.isdigit() else None
+        owner=request.user, pk=int(pk) if pk is not None else None
     )
     return redirect(_next_or(request, "notifications:list"))
 
@@ -180,7 +187,7 @@ def _next_or(request, default: str) -> str:
 # Activity
 
 
-@login_required
+@htmx_login_required
 @require_safe
 def activity(request):
     """Every job of the user's, of every type; the table refreshes itself
@@ -192,7 +199,7 @@ def activity(request):
         kind = ""
     if state not in Job.Status.values:
         state = ""
-    before = parse_datetime(request.GET.get("before", "") or "")
+    before = activity_selectors.Cursor.parse(request.GET.get("before", ""))
     page = activity_selectors.activity_of(
         request.user, kind=kind, state=state, before=before
     )
@@ -223,6 +230,8 @@ def _staff_only(request):
 
 def announcement_list(request):
     _staff_only(request)
+    if request.method not in ("GET", "HEAD", "POST"):
+        return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
     sizes = {
         value: announcements.audience_of(value).count()
         for value in Announcement.Audience.values
@@ -240,10 +249,11 @@ def announcement_list(request):
     return render(request, "notifications/announcements.html", context)
 
 
-@require_safe
 def announcement_table(request):
     """The list alone, polled while an announcement is being delivered."""
     _staff_only(request)
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     return render(request, "notifications/_announcement_table.html", _announcements())
 
 
@@ -254,4 +264,19 @@ def _announcements() -> dict:
     return {
         "announcements": shown,
         "delivering": any(announcement.delivering for announcement in shown),
+        "bulk_rate": settings.EMAIL_BULK_RATE_LIMIT,
     }
+
+
+@login_required
+@require_safe
+def announcement_detail(request, pk):
+    """An announcement in full, for the people it was sent to."""
+    announcement = announcements.announcement_for_reader(request.user, pk)
+    if announcement is None:
+        raise Http404
+    return render(
+        request,
+        "notifications/announcement_detail.html",
+        {"announcement": announcement},
+    )

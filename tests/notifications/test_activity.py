@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.core import selectors as job_selectors
 from apps.notifications import activity
-from apps.notifications.models import Announcement, OutgoingEmail
+from apps.notifications.models import Announcement, AnnouncementChunk, OutgoingEmail
 from apps.orders.models import Invoice, Order, OrderImport, Payment
 from apps.reports.models import Report
 from apps.uploads.models import Image, UploadBatch
@@ -65,8 +65,14 @@ def one_job_of_each_type(owner) -> list:
             progress=40,
             started_at=timezone.now(),
         ),
-        Announcement.objects.create(
-            owner=owner, subject="Hello", body="b", audience="staff"
+    ]
+    announcement = Announcement.objects.create(
+        owner=owner, subject="Hello", body="b", audience="staff"
+    )
+    jobs += [
+        announcement,
+        AnnouncementChunk.objects.create(
+            owner=owner, announcement=announcement, number=0, user_ids=[owner.pk]
         ),
     ]
     start = timezone.now() - timedelta(hours=1)
@@ -155,3 +161,45 @@ def test_odd_filters_are_ignored_not_errors(client, user):
 def test_activity_needs_a_login(client):
     response = client.get(reverse("notifications:activity"))
     assert response.status_code == 302
+
+
+def test_jobs_created_in_the_same_instant_are_each_shown_once(user, monkeypatch):
+    monkeypatch.setattr(activity, "PAGE_SIZE", 4)
+    jobs = one_job_of_each_type(user)
+    instant = timezone.now()
+    for job in jobs:  # All at once, across the types.
+        type(job).objects.filter(pk=job.pk).update(created_at=instant)
+    seen = []
+    page = activity.activity_of(user)
+    while True:
+        seen += [(type(j), j.pk) for j in page.jobs]
+        if page.older is None:
+            break
+        cursor = activity.Cursor.parse(str(page.older))  # Through the link.
+        page = activity.activity_of(user, before=cursor)
+    assert sorted(seen, key=str) == sorted(((type(j), j.pk) for j in jobs), key=str)
+    assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "2024-02-30T00:00:00|orders.payment|1",
+        "2024-01-01T25:00|orders.payment|1",
+        "2024-01-01T00:00:00%2B99:00|x|1",
+        "2024-01-01T00:00:00+00:00|x|-1",
+        "2024-01-01T00:00:00+00:00|x|1|2",
+        "|||",
+    ],
+)
+def test_a_bad_cursor_shows_the_first_page(client, user, before):
+    client.force_login(user)
+    response = client.get(reverse("notifications:activity"), {"before": before})
+    assert response.status_code == 200
+
+
+def test_a_poll_after_the_session_ended_sends_the_page_to_the_login(client):
+    for name in ("notifications:activity", "notifications:bell"):
+        response = client.get(reverse(name), HTTP_HX_REQUEST="true")
+        assert response.status_code == 204
+        assert response["HX-Redirect"].startswith("/accounts/login/")
