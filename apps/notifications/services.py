@@ -5,6 +5,7 @@ from uuid import uuid4
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core import signing
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -212,6 +213,49 @@ def mailbox_shared_keys(session) -> list[str]:
     return list(session.get(MAILBOX_SHARED_KEYS, []))
 
 
+# Bulk mail's one-click unsubscribe (RFC 8058), which large mailbox providers
+# ask of bulk senders: what each bulk template stops.
+UNSUBSCRIBE_TOPICS = {"announcement": "announcement", "digest": "digest"}
+
+
+def unsubscribe_token(owner, topic: str) -> str:
+    return signing.dumps({"user": owner.pk, "topic": topic}, salt="unsubscribe")
+
+
+def unsubscribe_read(token: str) -> tuple[int, str] | None:
+    """The user id and topic in an unsubscribe link, or None if forged."""
+    try:
+        data = signing.loads(token, salt="unsubscribe")
+    except signing.BadSignature:
+        return None
+    if data.get("topic") not in UNSUBSCRIBE_TOPICS.values():
+        return None
+    return data["user"], data["topic"]
+
+
+def unsubscribe(*, owner, topic: str) -> None:
+    """Stop one kind of bulk mail: announcements by email, or the digest."""
+    preferences = preferences_of(owner)
+    if topic == "digest":
+        preferences.digest = False
+    else:
+        preferences.email_kinds = [k for k in preferences.email_kinds if k != topic]
+    preferences.save()
+
+
+def _bulk_headers(email: OutgoingEmail) -> dict:
+    topic = UNSUBSCRIBE_TOPICS.get(email.template)
+    if topic is None:
+        return {}
+    url = settings.SITE_URL + reverse(
+        "notifications:unsubscribe", args=[unsubscribe_token(email.owner, topic)]
+    )
+    return {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 def email_deliver(*, email: OutgoingEmail) -> None:
     """Send the email through EMAIL_BACKEND and mark it sent.
 
@@ -224,7 +268,7 @@ def email_deliver(*, email: OutgoingEmail) -> None:
         body=email.body_text,
         from_email=email.from_address,
         to=[email.to_address],
-        headers={"X-Idempotency-Key": email.idempotency_key},
+        headers={"X-Idempotency-Key": email.idempotency_key, **_bulk_headers(email)},
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")

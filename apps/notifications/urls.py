@@ -18,6 +18,11 @@ urlpatterns = [
     path("notifications/<int:pk>/", views.notification_open, name="open"),
     path("notifications/read/", views.notifications_read, name="read"),
     path("notifications/settings/", views.notification_settings, name="settings"),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        views.unsubscribe,
+        name="unsubscribe",
+    ),
     path("activity/", views.activity, name="activity"),
     path(
         "announcements/<int:pk>/",

@@ -2,6 +2,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
@@ -14,6 +15,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.core import downloads
@@ -279,4 +281,25 @@ def announcement_detail(request, pk):
         request,
         "notifications/announcement_detail.html",
         {"announcement": announcement},
+    )
+
+
+@csrf_exempt  # A mail provider's one-click POST carries no CSRF token.
+def unsubscribe(request, token):
+    """Stop announcements by email, or the digest, from the link in one:
+    GET asks, POST (the page's button, or the provider's one click) does."""
+    found = services.unsubscribe_read(token)
+    user = found and get_user_model().objects.filter(pk=found[0]).first()
+    if not user:
+        raise Http404
+    topic = found[1]
+    done = False
+    if request.method == "POST":
+        services.unsubscribe(owner=user, topic=topic)
+        done = True
+    elif request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+    what = "the daily digest" if topic == "digest" else "announcements by email"
+    return render(
+        request, "notifications/unsubscribe.html", {"what": what, "done": done}
     )

@@ -156,3 +156,16 @@ document.addEventListener("submit", (event) => {
 document.addEventListener("htmx:beforeRequest", (event) => {
   if (document.hidden) event.preventDefault();
 });
+
+// A form marked [data-confirm] asks first: its text is the question.
+document.addEventListener(
+  "submit",
+  (event) => {
+    const form = event.target.closest?.("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  },
+  true,
+);

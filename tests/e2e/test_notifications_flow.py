@@ -87,3 +87,30 @@ def test_choose_what_arrives_by_email(page: Page, user, password, screenshot):
     expect(page.get_by_label("A PDF report is ready")).not_to_be_checked()
     expect(page.get_by_label("Send me a daily digest")).to_be_checked()
     screenshot("notification-settings")
+
+
+def test_staff_send_an_announcement_and_watch_it_delivered(
+    page: Page, password, screenshot
+):
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True)
+    UserFactory.create_batch(3)
+    page.goto("/")
+    log_in(page, staff.email, password)
+    nav(page).get_by_role("link", name="Announce").click()
+    page.get_by_label("Subject").fill("Scheduled maintenance")
+    page.get_by_label("Message").fill("Read-only from 02:00 to 03:00 UTC on Sunday.")
+    page.get_by_label("Audience").select_option("everyone")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Send").click()
+
+    expect(page.get_by_text("The announcement is on its way.")).to_be_visible()
+    assert asked and asked[0].startswith("Send this announcement now?")
+    table = page.locator("#announcements")
+    expect(table).to_contain_text("4 of 4", timeout=WORKER_TIMEOUT)
+    expect(table).to_contain_text("Succeeded")
+    expect(table).not_to_have_attribute("hx-trigger", re.compile("."))
+    expect(bell(page)).to_have_text("1", timeout=WORKER_TIMEOUT)
+    screenshot("announcements")

@@ -483,3 +483,42 @@ def test_a_malformed_id_marks_nothing_read(client, user, pk):
     response = client.post(reverse("notifications:read"), {"pk": pk})
     assert response.status_code == 400
     assert Notification.objects.filter(read_at=None).count() == 1
+
+
+def test_bulk_mail_carries_a_one_click_unsubscribe_that_works(
+    client, user, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    services.preferences_save(owner=user, email_kinds=["announcement"], digest=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.email_queue(
+            owner=user,
+            template="announcement",
+            context={"announcement": Announcement(subject="New", body="b")},
+        )
+        services.email_queue(owner=user, template="welcome", context={})
+    bulk, welcome = mail.outbox
+    assert "List-Unsubscribe" not in welcome.extra_headers
+    assert bulk.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = bulk.extra_headers["List-Unsubscribe"].strip("<>")
+    path = url.removeprefix("http://127.0.0.1:8000")
+
+    # A person who follows the link is asked first (and need not log in).
+    page = client.get(path).content.decode()
+    assert "Stop announcements by email?" in page
+    assert services.preferences_of(user).email_kinds == ["announcement"]
+    # The mail provider's one click: a POST without any CSRF token.
+    csrf_client = type(client)(enforce_csrf_checks=True)
+    response = csrf_client.post(path, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    preferences = services.preferences_of(user)
+    assert preferences.email_kinds == [] and preferences.digest is True
+
+    digest_path = reverse(
+        "notifications:unsubscribe", args=[services.unsubscribe_token(user, "digest")]
+    )
+    client.post(digest_path)
+    assert services.preferences_of(user).digest is False
+    forged = path[:-3] + "xx/"
+    assert client.get(forged).status_code == 404
