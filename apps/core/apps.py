@@ -6,4 +6,12 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
-        from apps.core import checks  # noqa: F401  (registers the system checks)
+        from django.core import signals
+
+        from apps.core import (
+            checks,  # noqa: F401  (registers the system checks)
+            logs,
+        )
+
+        signals.request_started.connect(logs.request_started)
+        signals.request_finished.connect(logs.request_finished)

@@ -31,7 +31,7 @@ from contextlib import nullcontext
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from apps.core import cancel, selectors, services
+from apps.core import cancel, logs, selectors, services
 from apps.core.exceptions import (
     AttemptsExhausted,
     JobCancelled,
@@ -62,6 +62,11 @@ class JobTask(Task):
     give_up: Callable[..., None]
 
     def run_job(self, job_id: int) -> None:
+        # Every log line of the attempt names the job (apps.core.logs).
+        with logs.job_context(self.model._meta.label_lower, job_id):
+            self._run_job(job_id)
+
+    def _run_job(self, job_id: int) -> None:
         job = self.model.objects.filter(pk=job_id).first()
         if job is None:
             logger.info("%s %s is gone: nothing to do", self.model.__name__, job_id)

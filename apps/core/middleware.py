@@ -4,6 +4,8 @@ from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 
+from apps.core import logs
+
 
 class PrivacyHeadersMiddleware:
     """Headers Django's own middleware does not send.
@@ -54,3 +56,17 @@ class RequestSizeLimitMiddleware:
             # body was left unread by itself.
             return HttpResponse(html, status=413)
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Send the request's id back (X-Request-ID), the one its log lines carry
+    (apps.core.logs), so that a user's report finds its lines."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if rid := logs.request_id.get():
+            response.headers.setdefault("X-Request-ID", rid)
+        return response
