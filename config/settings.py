@@ -414,6 +414,10 @@ CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED = True
 CELERY_RESULT_EXPIRES = 7 * 86400
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# /metrics (Prometheus) answers only with this token (Authorization: Bearer);
+# unset, there is no /metrics.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
 # Jobs (apps.core): how the sweeper finds jobs that nobody is running.
 # A running job renews its lease (Job.lease_seconds) at every progress update
 # and with a heartbeat this often.
