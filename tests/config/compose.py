@@ -18,12 +18,13 @@ def compose_file() -> dict:
 
 def interpolate(value: str) -> str:
     """The value as compose passes it on when the shell sets no variable:
-    `${NAME:-default}` becomes the default and `$$` a literal `$`."""
+    `${NAME:-default}` becomes the default, `${NAME:?error}` the empty string
+    (compose would refuse to start) and `$$` a literal `$`."""
 
     def replace(match):
         return "$" if match[0] == "$$" else match[2] or ""
 
-    return re.sub(r"\$\$|\$\{(\w+)(?::?-([^}]*))?\}", replace, value)
+    return re.sub(r"\$\$|\$\{(\w+)(?::?-([^}]*)|:\?[^}]*)?\}", replace, value)
 
 
 def app_environment(compose: dict) -> dict[str, str]:

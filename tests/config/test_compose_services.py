@@ -17,13 +17,38 @@ from config.celery import app as celery_app
 from tests.config.compose import APP_SERVICES, interpolate, option, seconds
 
 COMPOSE_SERVICES = {"web", "worker", "beat", "redis", "db", "mailpit", "migrate"}
+# Started only with their profile (`docker compose --profile flower up`).
+PROFILE_SERVICES = {"flower": ["flower"]}
 
 
 # Services and commands
 
 
 def test_compose_defines_the_six_services_and_the_migrate_job(services):
-    assert set(services) == COMPOSE_SERVICES
+    always = {name for name, service in services.items() if "profiles" not in service}
+    assert always == COMPOSE_SERVICES
+    assert {
+        name: service["profiles"]
+        for name, service in services.items()
+        if "profiles" in service
+    } == PROFILE_SERVICES
+
+
+def test_flower_is_behind_basic_auth_from_env_and_on_localhost(services):
+    from tests.config.compose import documented_variables
+
+    flower = services["flower"]
+    command = flower["command"]
+    assert command[:4] == ["celery", "-A", "config", "flower"]
+    assert option(command, "--port") == "5555"
+    # No default: compose refuses to start it without both.
+    assert option(command, "--basic-auth") == (
+        "${FLOWER_USER:?set FLOWER_USER in .env}:"
+        "${FLOWER_PASSWORD:?set FLOWER_PASSWORD in .env}"
+    )
+    assert {"FLOWER_USER", "FLOWER_PASSWORD"} <= documented_variables()
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+    assert flower["image"] == services["worker"]["image"]
 
 
 def test_web_runs_gunicorn_on_port_8000(services):

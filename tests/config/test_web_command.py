@@ -132,3 +132,46 @@ def test_a_slow_upload_outlasts_the_worker_timeout(
                 conn.sendall(chunk)
             answer = conn.makefile("rb").readline()
     assert answer.startswith(b"HTTP/1.1 403"), (answer, log.read_text()[-2000:])
+
+
+def test_flower_command_asks_for_its_password(image_dir, redis_server, tmp_path):
+    """The flower profile's command, with the .env's user and password, on a
+    free port: nothing without them, its dashboard with them."""
+    import base64
+
+    port = free_port()
+    command = [
+        arg.replace(
+            "${FLOWER_USER:?set FLOWER_USER in .env}:"
+            "${FLOWER_PASSWORD:?set FLOWER_PASSWORD in .env}",
+            "ops:s3cret",
+        )
+        for arg in SERVICES["flower"]["command"]
+    ]
+    command = [
+        "--address=127.0.0.1" if arg.startswith("--address=") else arg
+        for arg in command
+    ]
+    command = [
+        f"--port={port}" if arg.startswith("--port=") else arg for arg in command
+    ]
+    env = container_env(image_dir, redis_url=redis_server.url)
+    log = tmp_path / "flower.log"
+    with started(command, cwd=image_dir, env=env, log=log) as flower:
+        wait_until(
+            lambda: flower.running() and listening(port),
+            timeout=30,
+            message=f"flower did not listen; its output is in {log}",
+        )
+        status, headers, _ = get(f"http://127.0.0.1:{port}/")
+        assert status == 401
+        assert headers["WWW-Authenticate"].startswith("Basic")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/",
+            headers={
+                "Authorization": "Basic " + base64.b64encode(b"ops:s3cret").decode()
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert response.status == 200
+            assert b"Flower" in response.read()
