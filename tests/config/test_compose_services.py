@@ -18,7 +18,7 @@ from tests.config.compose import APP_SERVICES, interpolate, option, seconds
 
 COMPOSE_SERVICES = {"web", "worker", "beat", "redis", "db", "mailpit", "migrate"}
 # Started only with their profile (`docker compose --profile flower up`).
-PROFILE_SERVICES = {"flower": ["flower"]}
+PROFILE_SERVICES = {"flower": ["flower"], "worker-heavy": ["heavy"]}
 
 
 # Services and commands
@@ -32,6 +32,18 @@ def test_compose_defines_the_six_services_and_the_migrate_job(services):
         for name, service in services.items()
         if "profiles" in service
     } == PROFILE_SERVICES
+
+
+def test_workers_scale_out_and_one_may_take_heavy_work_alone(services):
+    # `--scale worker=3` needs nothing that only one container can hold.
+    for name in ("worker", "worker-heavy"):
+        assert "container_name" not in services[name]
+        assert "ports" not in services[name]
+    heavy = services["worker-heavy"]
+    assert option(heavy["command"], "--queues") == "heavy"
+    node = option(heavy["command"], "--hostname").split("@")[0]
+    assert f"--destination {node}@$$HOSTNAME" in heavy["healthcheck"]["test"][1]
+    assert heavy["stop_grace_period"] == services["worker"]["stop_grace_period"]
 
 
 def test_flower_is_behind_basic_auth_from_env_and_on_localhost(services):
