@@ -5,6 +5,7 @@ The Celery app. Its configuration is the `# Celery` block of config/settings.py
 
 import logging
 import os
+import time
 
 from celery import Celery, platforms, signals
 from celery.apps.beat import Beat
@@ -83,3 +84,11 @@ class QuietRoutineSweeps(logging.Filter):
 def quiet_routine_sweeps(logger, **kwargs):
     for handler in logger.handlers:
         handler.addFilter(QuietRoutineSweeps())
+
+
+@signals.before_task_publish.connect
+def stamp_publish_time(headers=None, **kwargs):
+    """Every message says when it was published, so that the operations page
+    can tell how long the oldest message of a queue has waited."""
+    if headers is not None:
+        headers.setdefault("published_at", time.time())

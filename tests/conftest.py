@@ -118,7 +118,11 @@ def start_worker(broker, transactional_db, tmp_path, media_root):
     workers = []
 
     def start(
-        *, concurrency: int = 2, broker_url: str | None = None, **env: str
+        *,
+        concurrency: int = 2,
+        broker_url: str | None = None,
+        queues: str = "quick,heavy,critical,bulk",
+        **env: str,
     ) -> CeleryWorker:
         env = {"MEDIA_ROOT": str(media_root), **env}
         worker = CeleryWorker(
@@ -127,6 +131,7 @@ def start_worker(broker, transactional_db, tmp_path, media_root):
             log=tmp_path / f"celery-worker-{len(workers) + 1}.log",
             env=env,
             concurrency=concurrency,
+            queues=queues,
             mail_dir=mail_dir,
         )
         workers.append(worker)

@@ -18,7 +18,6 @@ import hmac
 import logging
 from datetime import timedelta
 
-from amqp.exceptions import NotFound
 from celery import current_app
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -26,7 +25,6 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import Http404, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from kombu.exceptions import ChannelError
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -37,7 +35,7 @@ from prometheus_client.core import (
 # The text format every Prometheus version reads.
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from apps.core import selectors
+from apps.core import operations, selectors
 from apps.core.models import JobAttempt
 
 logger = logging.getLogger(__name__)
@@ -117,20 +115,12 @@ class JobCollector:
         try:
             with current_app.connection_for_read() as connection:
                 for queue in settings.CELERY_TASK_QUEUES:
-                    family.add_metric([queue.name], _waiting(connection, queue.name))
+                    family.add_metric(
+                        [queue.name], operations.waiting(connection, queue.name)
+                    )
         except Exception:  # The broker is down: the rest is still worth having.
             logger.exception("Metrics: the broker did not answer")
         return family
-
-
-def _waiting(connection, queue: str) -> int:
-    # A channel each: a broker that has never seen the queue refuses the
-    # passive declare (it is empty then) and, on RabbitMQ, closes the channel.
-    with connection.channel() as channel:
-        try:
-            return channel.queue_declare(queue=queue, passive=True).message_count
-        except (ChannelError, NotFound):
-            return 0
 
 
 @never_cache

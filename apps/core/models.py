@@ -106,6 +106,18 @@ class Job(models.Model):
         row: republished early, each copy would take a slot of that limit."""
         return None
 
+    def retry_by_operator(self) -> bool:
+        """Run this failed job again, from its first attempt, for an operator
+        (the operations page); False if it must not run again. A job type
+        with rules of its own overrides it (a payment whose order was paid
+        meanwhile is not charged again)."""
+        from apps.core import services
+
+        if self.status != Job.Status.FAILED:
+            return False
+        services.job_requeue(self, stage="Retried by an operator")
+        return True
+
     def row_task_name(self) -> str:
         """The task this row runs with: task_name, or one of other_task_names
         for a job type whose rows differ (an announcement's email is bulk mail,
@@ -190,3 +202,23 @@ class JobAttempt(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class OperatorAction(models.Model):
+    """Something an operator did on the operations page (who, when, what),
+    shown there: a retried job, a paused queue, a replayed incident."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=50)
+    # What it was done to, in words: "quick", "orders.payment #12", "3 jobs".
+    target = models.CharField(max_length=300)
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user_id} {self.action} {self.target}"

@@ -1,6 +1,7 @@
 from celery import Task
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils.module_loading import import_string
 
@@ -64,3 +65,13 @@ def job_attempts(job: Job) -> list[JobAttempt]:
             job_id=job.pk,
         )
     )
+
+
+def long_columns(model) -> list[str]:
+    """The columns of `model` that lists leave in the database (an email's
+    body, a chunk's list of people): every text and JSON field."""
+    return [
+        field.name
+        for field in model._meta.concrete_fields
+        if isinstance(field, models.TextField | models.JSONField)
+    ]

@@ -11,7 +11,6 @@ jobs created in the same instant are neither skipped nor shown twice.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import models
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
@@ -91,12 +90,9 @@ def activity_of(
             rows = rows.filter(before.older(label))
         # The long columns (an email's body, a chunk's list of people) are
         # not shown: leave them in the database.
-        heavy = [
-            field.name
-            for field in model._meta.concrete_fields
-            if isinstance(field, models.TextField | models.JSONField)
+        found += rows.defer(*jobs.long_columns(model)).order_by("-created_at", "-pk")[
+            : PAGE_SIZE + 1
         ]
-        found += rows.defer(*heavy).order_by("-created_at", "-pk")[: PAGE_SIZE + 1]
     found.sort(key=Cursor.of, reverse=True)
     page = found[:PAGE_SIZE]
     older = Cursor.of(page[-1]) if len(found) > PAGE_SIZE else None

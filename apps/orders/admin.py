@@ -3,7 +3,15 @@ from django.db.models import Q
 
 from apps.core.admin import JobAttemptInline
 from apps.orders import services
-from apps.orders.models import DeadLetterPayment, Order, OrderLine, Payment, Product
+from apps.orders.models import (
+    DeadLetterPayment,
+    Invoice,
+    Order,
+    OrderImport,
+    OrderLine,
+    Payment,
+    Product,
+)
 
 
 @admin.register(Product)
@@ -166,3 +174,32 @@ class DeadLetterPaymentAdmin(PaymentAdmin):
                 "under way.",
                 messages.WARNING,
             )
+
+
+# Invoices and imports, read-only with their attempts: where the operations
+# page sends staff to look at one.
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    inlines = [JobAttemptInline]
+    list_display = ["__str__", "owner", "status", "attempts", "pages", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["owner"]
+    readonly_fields = [field.name for field in Invoice._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(OrderImport)
+class OrderImportAdmin(admin.ModelAdmin):
+    inlines = [JobAttemptInline]
+    list_display = ["__str__", "owner", "status", "attempts", "rows_done", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["owner"]
+    exclude = ["header"]
+    readonly_fields = [
+        field.name for field in OrderImport._meta.fields if field.name != "header"
+    ]
+
+    def has_add_permission(self, request):
+        return False

@@ -149,6 +149,12 @@ class Payment(Job):
     def get_absolute_url(self):
         return reverse("orders:detail", args=[self.order_id])
 
+    def retry_by_operator(self) -> bool:
+        # Staff's own retry: never charges an order paid meanwhile.
+        from apps.orders import services
+
+        return services.payment_retry(payment=self)
+
 
 class Invoice(Job):
     """The PDF invoice of a paid order, rendered by a worker once its payment

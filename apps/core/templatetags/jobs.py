@@ -10,7 +10,7 @@
 
 from django import template
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
@@ -84,3 +84,21 @@ def job_duration(job) -> str:
         if minutes < 60
         else f"{minutes // 60} h {minutes % 60} min"
     )
+
+
+@register.filter
+def job_reference(job) -> str:
+    """How the operations page names a job in its forms: "orders.payment:12"."""
+    return f"{job._meta.label_lower}:{job.pk}"
+
+
+@register.filter
+def admin_url(job) -> str:
+    """The job's admin page, which lists its attempts."""
+    meta = job._meta
+    try:
+        return reverse(
+            f"admin:{meta.app_label}_{meta.model_name}_change", args=[job.pk]
+        )
+    except NoReverseMatch:
+        return job.get_absolute_url() if hasattr(job, "get_absolute_url") else ""

@@ -1,0 +1,233 @@
+"""
+What the staff operations page (/staff/operations/) reads and does.
+
+- Queues: messages waiting (from the broker), the age of the oldest (the
+  `published_at` header every message carries, read from Redis), and which
+  workers consume each; pause and resume a queue's consumption on every
+  worker (Celery's cancel_consumer / add_consumer).
+- Workers: those that answer a ping, their concurrency and running tasks.
+- Jobs of every type that need an eye, from the job rows (not Celery's
+  memory): running, waiting to retry, stuck past their lease, failed in the
+  last hour. Retry or discard failed ones, one by one or many at once.
+- Every operator action is recorded (OperatorAction) and listed.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from amqp.exceptions import NotFound
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import ChannelError
+
+from apps.core import selectors
+from apps.core.models import Job, OperatorAction
+
+logger = logging.getLogger(__name__)
+
+# How long the page waits for workers to answer a broadcast.
+INSPECT_TIMEOUT = 1.0
+# Jobs shown per list.
+LIST_SIZE = 50
+
+
+@dataclass
+class Queue:
+    name: str
+    waiting: int | None  # None: the broker did not answer.
+    oldest_seconds: float | None  # None: empty, or a broker we cannot peek into.
+    consumers: list[str] = field(default_factory=list)
+
+    @property
+    def paused(self) -> bool:
+        return not self.consumers
+
+
+@dataclass
+class Worker:
+    name: str
+    concurrency: int | None
+    active: int
+    queues: list[str]
+
+
+@dataclass
+class Jobs:
+    running: list[Job]
+    retrying: list[Job]
+    stuck: list[Job]
+    failed: list[Job]
+
+
+# Queues and workers
+
+
+def workers() -> list[Worker]:
+    """The workers that answer, with what they run and consume."""
+    inspect = current_app.control.inspect(timeout=INSPECT_TIMEOUT)
+    stats = inspect.stats() or {}
+    active = inspect.active() or {}
+    queues = inspect.active_queues() or {}
+    return [
+        Worker(
+            name=name,
+            concurrency=(stats.get(name) or {}).get("pool", {}).get("max-concurrency"),
+            active=len(active.get(name) or []),
+            queues=sorted(queue["name"] for queue in queues.get(name) or []),
+        )
+        for name in sorted(set(stats) | set(active) | set(queues))
+    ]
+
+
+def queues(online: list[Worker]) -> list[Queue]:
+    found = [
+        Queue(
+            name=queue.name,
+            waiting=None,
+            oldest_seconds=None,
+            consumers=[w.name for w in online if queue.name in w.queues],
+        )
+        for queue in settings.CELERY_TASK_QUEUES
+    ]
+    try:
+        with current_app.connection_for_read() as connection:
+            for queue in found:
+                queue.waiting = waiting(connection, queue.name)
+                queue.oldest_seconds = _oldest_age(connection, queue.name)
+    except Exception:  # The page says the broker did not answer (waiting None).
+        logger.exception("Operations: the broker did not answer")
+    return found
+
+
+def waiting(connection, queue: str) -> int:
+    """Messages waiting in `queue`: 0 for a queue the broker never saw."""
+    # A channel each: a broker that has never seen the queue refuses the
+    # passive declare (it is empty then) and, on RabbitMQ, closes the channel.
+    with connection.channel() as channel:
+        try:
+            return channel.queue_declare(queue=queue, passive=True).message_count
+        except (ChannelError, NotFound):
+            return 0
+
+
+def _oldest_age(connection, queue: str) -> float | None:
+    """Seconds since the oldest waiting message of `queue` was published, on
+    Redis (kombu keeps a queue as a list, the oldest message at its end)."""
+    client = getattr(connection.default_channel, "client", None)
+    if client is None or not hasattr(client, "lindex"):
+        return None
+    raw = client.lindex(queue, -1)
+    if raw is None:
+        return None
+    try:
+        published = json.loads(raw)["headers"]["published_at"]
+    except (ValueError, KeyError, TypeError):
+        return None  # A message from before the header existed.
+    return max(time.time() - float(published), 0.0)
+
+
+def queue_pause(queue: str, *, user) -> None:
+    """Every worker stops taking messages from `queue` (they stay in it)."""
+    _known_queue(queue)
+    current_app.control.cancel_consumer(queue, reply=True, timeout=INSPECT_TIMEOUT)
+    record(user, "paused queue", queue)
+
+
+def queue_resume(queue: str, *, user) -> None:
+    """Every worker takes messages from `queue` again."""
+    _known_queue(queue)
+    current_app.control.add_consumer(queue, reply=True, timeout=INSPECT_TIMEOUT)
+    record(user, "resumed queue", queue)
+
+
+def _known_queue(queue: str) -> None:
+    if queue not in {q.name for q in settings.CELERY_TASK_QUEUES}:
+        raise ValueError(f"No queue {queue!r}")
+
+
+# Jobs
+
+
+def jobs_needing_attention(now=None) -> Jobs:
+    now = now or timezone.now()
+    hour_ago = now - timedelta(hours=1)
+    found = Jobs([], [], [], [])
+    for model in selectors.job_models():
+        rows = model.objects.defer(*selectors.long_columns(model)).order_by("-pk")
+        found.running += rows.filter(
+            status=Job.Status.RUNNING, lease_expires_at__gte=now
+        )[:LIST_SIZE]
+        found.retrying += rows.filter(status=Job.Status.RETRYING)[:LIST_SIZE]
+        found.stuck += rows.filter(selectors.lease_lapsed(now))[:LIST_SIZE]
+        found.failed += rows.filter(
+            status=Job.Status.FAILED, finished_at__gte=hour_ago
+        )[:LIST_SIZE]
+    for jobs in (found.running, found.retrying, found.stuck, found.failed):
+        jobs.sort(key=lambda job: job.created_at, reverse=True)
+        del jobs[LIST_SIZE:]
+    return found
+
+
+def job_of(reference: str) -> Job | None:
+    """The job named "label:pk" ("orders.payment:12"), or None."""
+    label, _, pk = reference.partition(":")
+    model = selectors.job_model(label)
+    if model is None or not (pk.isascii() and pk.isdigit() and len(pk) <= 18):
+        return None
+    return model.objects.filter(pk=int(pk)).first()
+
+
+def jobs_retry(references: list[str], *, user) -> int:
+    """Run these failed jobs again; how many were (a job that is not failed
+    any more, or whose type refuses, is left alone)."""
+    retried = []
+    for reference in references:
+        with transaction.atomic():
+            job = job_of(reference)
+            if job is not None and job.retry_by_operator():
+                retried.append(reference)
+    if retried:
+        record(user, "retried", _described(retried), count=len(retried))
+    return len(retried)
+
+
+def jobs_discard(references: list[str], *, user) -> int:
+    """Set these failed jobs aside for good: cancelled, never retried; how
+    many were."""
+    discarded = []
+    for reference in references:
+        job = job_of(reference)
+        if job is None:
+            continue
+        if (
+            type(job)
+            .objects.filter(pk=job.pk, status=Job.Status.FAILED)
+            .update(status=Job.Status.CANCELLED, stage="Discarded by an operator")
+        ):
+            discarded.append(reference)
+    if discarded:
+        record(user, "discarded", _described(discarded), count=len(discarded))
+    return len(discarded)
+
+
+def _described(references: list[str]) -> str:
+    shown = ", ".join(references[:5])
+    return shown + (f" and {len(references) - 5} more" if len(references) > 5 else "")
+
+
+# The action log
+
+
+def record(user, action: str, target: str, *, count: int = 1) -> OperatorAction:
+    return OperatorAction.objects.create(
+        user=user, action=action, target=target[:300], count=count
+    )
+
+
+def recent_actions(limit: int = 20) -> list[OperatorAction]:
+    return list(OperatorAction.objects.select_related("user")[:limit])

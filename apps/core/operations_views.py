@@ -1,0 +1,105 @@
+"""The staff operations page (/staff/operations/): queues, workers, jobs that
+need an eye, and the operators' own actions; each part refreshes itself.
+To anyone but staff it does not exist (404)."""
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from apps.core import operations
+
+
+def _staff_only(request, *methods):
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise Http404
+    if request.method not in methods:
+        return HttpResponseNotAllowed(methods)
+    return None
+
+
+def operations_page(request):
+    if refused := _staff_only(request, "GET", "HEAD"):
+        return refused
+    return render(
+        request,
+        "core/operations.html",
+        {**_queues_context(), **_jobs_context()},
+    )
+
+
+def operations_queues(request):
+    """Queues and workers, for the page's poll."""
+    if refused := _staff_only(request, "GET", "HEAD"):
+        return refused
+    return render(request, "core/_operations_queues.html", _queues_context())
+
+
+def operations_jobs(request):
+    """Jobs and the action log, for the page's poll."""
+    if refused := _staff_only(request, "GET", "HEAD"):
+        return refused
+    return render(request, "core/_operations_jobs.html", _jobs_context())
+
+
+def operations_queue(request):
+    """Pause or resume a queue's consumption."""
+    if refused := _staff_only(request, "POST"):
+        return refused
+    queue, action = request.POST.get("queue", ""), request.POST.get("action")
+    try:
+        if action == "pause":
+            operations.queue_pause(queue, user=request.user)
+            messages.success(request, f"Paused {queue}: workers take nothing from it.")
+        elif action == "resume":
+            operations.queue_resume(queue, user=request.user)
+            messages.success(request, f"Resumed {queue}.")
+        else:
+            return HttpResponseBadRequest("action must be pause or resume")
+    except ValueError:
+        return HttpResponseBadRequest("No such queue")
+    return redirect("core:operations")
+
+
+def operations_act_on_jobs(request):
+    """Retry or discard failed jobs: the ticked ones, or the one whose button
+    was pressed."""
+    if refused := _staff_only(request, "POST"):
+        return refused
+    if one := request.POST.get("retry_one"):
+        action, references = "retry", [one]
+    elif one := request.POST.get("discard_one"):
+        action, references = "discard", [one]
+    else:
+        action, references = request.POST.get("action"), request.POST.getlist("job")
+    if action not in ("retry", "discard"):
+        return HttpResponseBadRequest("action must be retry or discard")
+    if not references:
+        messages.error(request, "Tick the jobs to act on first.")
+        return redirect("core:operations")
+    act = operations.jobs_retry if action == "retry" else operations.jobs_discard
+    done = act(references[:500], user=request.user)
+    verb = "Retried" if action == "retry" else "Discarded"
+    skipped = len(references) - done
+    messages.success(
+        request,
+        f"{verb} {done} job{'s' if done != 1 else ''}."
+        + (
+            f" {skipped} were no longer failed, or may not run again."
+            if skipped
+            else ""
+        ),
+    )
+    return redirect(reverse("core:operations") + "#failed")
+
+
+def _queues_context() -> dict:
+    online = operations.workers()
+    return {"workers": online, "queues": operations.queues(online)}
+
+
+def _jobs_context() -> dict:
+    return {
+        "jobs": operations.jobs_needing_attention(),
+        "actions": operations.recent_actions(),
+    }

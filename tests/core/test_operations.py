@@ -1,0 +1,207 @@
+"""The staff operations page: staff only; failed jobs of every type retried
+or discarded, one by one or ticked, each action recorded; and, against a
+real Redis and a real worker, queue depths, the oldest message's age, the
+workers, and pausing and resuming a queue."""
+
+import re
+from uuid import uuid4
+
+import pytest
+from celery import current_app
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.models import OperatorAction
+from apps.notifications import services as notifications
+from apps.notifications.models import OutgoingEmail
+from tests.factories import UserFactory
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ("core:operations", "core:operations_queues", "core:operations_jobs")
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(UserFactory(is_staff=True))
+    return client
+
+
+def failed_email(user, key):
+    email = notifications.email_queue(
+        owner=user, template="welcome", context={}, idempotency_key=key
+    )
+    OutgoingEmail.objects.filter(pk=email.pk).update(
+        status="failed",
+        error_message="The mail server refused the email (550).",
+        attempts=5,
+        finished_at=timezone.now(),
+    )
+    return email
+
+
+def test_to_anyone_but_staff_there_is_no_operations_page(client, user):
+    for viewer in (None, user):
+        if viewer:
+            client.force_login(viewer)
+        for name in PAGES:
+            assert client.get(reverse(name)).status_code == 404
+        for name in ("core:operations_queue", "core:operations_act"):
+            assert client.post(reverse(name), {"action": "retry"}).status_code == 404
+    assert not OperatorAction.objects.exists()
+
+
+def test_failed_jobs_are_retried_or_discarded_and_each_action_recorded(
+    staff_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    from apps.core import operations
+
+    monkeypatch.setattr(operations, "workers", lambda: [])  # No broker here.
+    user = UserFactory()
+    first, second, third = (failed_email(user, f"k{n}") for n in range(3))
+    page = staff_client.get(reverse("core:operations")).content.decode()
+    assert "Failed in the last hour" in page
+    assert page.count("The mail server refused the email (550).") == 3
+    assert f'value="notifications.outgoingemail:{first.pk}"' in page
+    assert f"/admin/notifications/outgoingemail/{first.pk}/change/" in page
+
+    act = reverse("core:operations_act")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            act,
+            {
+                "action": "retry",
+                "job": [
+                    f"notifications.outgoingemail:{first.pk}",
+                    f"notifications.outgoingemail:{second.pk}",
+                    "auth.user:1",  # Not a job: ignored.
+                    "notifications.outgoingemail:x",
+                ],
+            },
+            follow=True,
+        )
+    assert "Retried 2 jobs. 2 were no longer failed" in response.content.decode()
+    staff_client.post(act, {"discard_one": f"notifications.outgoingemail:{third.pk}"})
+    # Again: it is not failed any more.
+    again = staff_client.post(
+        act, {"retry_one": f"notifications.outgoingemail:{third.pk}"}, follow=True
+    )
+    assert "Retried 0 jobs." in again.content.decode()
+
+    statuses = dict(OutgoingEmail.objects.values_list("pk", "status"))
+    assert statuses == {
+        first.pk: "succeeded",  # Sent on the retry (run inline here).
+        second.pk: "succeeded",
+        third.pk: "cancelled",
+    }
+    actions = list(OperatorAction.objects.order_by("at", "id"))
+    assert [(a.action, a.count) for a in actions] == [("retried", 2), ("discarded", 1)]
+    assert actions[0].target == (
+        f"notifications.outgoingemail:{first.pk}, "
+        f"notifications.outgoingemail:{second.pk}"
+    )
+    log = staff_client.get(reverse("core:operations_jobs")).content.decode()
+    assert "discarded notifications.outgoingemail:" in log
+    assert 'hx-trigger="every 5s"' in log
+
+
+def test_a_payment_is_not_charged_again_for_an_order_paid_meanwhile(
+    staff_client, products
+):
+    from apps.orders.models import Order, Payment
+
+    user = UserFactory()
+    order = Order.objects.create(
+        owner=user, total=10, status=Order.Status.PAID, checkout_token=uuid4()
+    )
+    payment = Payment.objects.create(
+        owner=user,
+        order=order,
+        amount=10,
+        card_token="t",
+        card_last4="0002",
+        idempotency_key="p1",
+        status="failed",
+        finished_at=timezone.now(),
+    )
+    response = staff_client.post(
+        reverse("core:operations_act"),
+        {"retry_one": f"orders.payment:{payment.pk}"},
+        follow=True,
+    )
+    assert "Retried 0 jobs. 1 were no longer failed, or may not run again." in (
+        response.content.decode()
+    )
+    payment.refresh_from_db()
+    assert payment.status == "failed"
+
+
+def test_bad_actions_are_refused(staff_client):
+    act = reverse("core:operations_act")
+    assert (
+        staff_client.post(act, {"action": "delete", "job": ["x:1"]}).status_code == 400
+    )
+    assert staff_client.get(act).status_code == 405
+    queue = reverse("core:operations_queue")
+    assert (
+        staff_client.post(queue, {"queue": "nope", "action": "pause"}).status_code
+        == 400
+    )
+    assert (
+        staff_client.post(queue, {"queue": "quick", "action": "x"}).status_code == 400
+    )
+
+
+@pytest.mark.worker
+def test_queues_and_workers_as_the_broker_and_the_worker_see_them(
+    start_worker, transactional_db, client
+):
+    client.force_login(UserFactory(is_staff=True))
+    # A worker that consumes quick and critical only: heavy fills up.
+    worker = start_worker(queues="quick,critical", concurrency=2)
+    for _ in range(3):
+        current_app.send_task(
+            "apps.reports.tasks.report_generate", args=[987654], queue="heavy"
+        )
+
+    def queues_part() -> str:
+        response = client.get(reverse("core:operations_queues"))
+        assert response.status_code == 200
+        return re.sub(r"\s+", " ", response.content.decode())
+
+    page = queues_part()
+    row = re.search(r"<strong>heavy</strong>.*?</tr>", page)[0]
+    assert '<td data-label="Waiting">3</td>' in row
+    age = int(re.search(r'data-label="Oldest waiting">(\d+) s', row)[1])
+    assert 0 <= age < 60
+    assert "Paused" in row  # Nobody consumes heavy.
+    quick = re.search(r"<strong>quick</strong>.*?</tr>", page)[0]
+    assert "Paused" not in quick and "test-" in quick
+    workers = re.search(r"<h2>Workers</h2>.*", page)[0]
+    assert 'data-label="Concurrency">2<' in workers
+    assert "critical, quick" in workers
+
+    # Pause quick on every worker, then resume it.
+    pause = {"queue": "quick", "action": "pause"}
+    assert client.post(reverse("core:operations_queue"), pause).status_code == 302
+    wait_until(
+        lambda: (
+            "Paused" in re.search(r"<strong>quick</strong>.*?</tr>", queues_part())[0]
+        ),
+        timeout=10,
+        message=f"quick still consumed:\n{worker.output()}",
+    )
+    resume = {"queue": "quick", "action": "resume"}
+    client.post(reverse("core:operations_queue"), resume)
+    wait_until(
+        lambda: (
+            "Paused"
+            not in re.search(r"<strong>quick</strong>.*?</tr>", queues_part())[0]
+        ),
+        timeout=10,
+    )
+    assert list(OperatorAction.objects.values_list("action", "target")) == [
+        ("resumed queue", "quick"),
+        ("paused queue", "quick"),
+    ]
