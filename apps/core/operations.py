@@ -31,7 +31,7 @@ from apps.core.models import Job, OperatorAction
 logger = logging.getLogger(__name__)
 
 # How long the page waits for workers to answer a broadcast.
-INSPECT_TIMEOUT = 1.0
+INSPECT_TIMEOUT = 0.5
 # Jobs shown per list.
 LIST_SIZE = 50
 
@@ -69,7 +69,14 @@ class Jobs:
 
 def workers() -> list[Worker]:
     """The workers that answer, with what they run and consume."""
-    inspect = current_app.control.inspect(timeout=INSPECT_TIMEOUT)
+    # A ping waits the whole timeout for whoever answers; the questions after
+    # it know how many answers to expect and return as soon as all are in.
+    names = sorted(current_app.control.inspect(timeout=INSPECT_TIMEOUT).ping() or {})
+    if not names:
+        return []
+    inspect = current_app.control.inspect(
+        destination=names, limit=len(names), timeout=INSPECT_TIMEOUT
+    )
     stats = inspect.stats() or {}
     active = inspect.active() or {}
     queues = inspect.active_queues() or {}
@@ -80,7 +87,7 @@ def workers() -> list[Worker]:
             active=len(active.get(name) or []),
             queues=sorted(queue["name"] for queue in queues.get(name) or []),
         )
-        for name in sorted(set(stats) | set(active) | set(queues))
+        for name in names
     ]
 
 
