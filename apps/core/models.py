@@ -107,13 +107,13 @@ class Job(models.Model):
         return None
 
     def retry_by_operator(self) -> bool:
-        """Run this failed job again, from its first attempt, for an operator
-        (the operations page); False if it must not run again. A job type
-        with rules of its own overrides it (a payment whose order was paid
-        meanwhile is not charged again)."""
+        """Run this failed (or cancelled) job again, from its first attempt,
+        for an operator (the operations page); False if it must not run
+        again. A job type with rules of its own overrides it (a payment whose
+        order was paid meanwhile is not charged again)."""
         from apps.core import services
 
-        if self.status != Job.Status.FAILED:
+        if self.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
             return False
         services.job_requeue(self, stage="Retried by an operator")
         return True

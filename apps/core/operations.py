@@ -23,6 +23,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from kombu.exceptions import ChannelError
 
 from apps.core import selectors
@@ -196,7 +197,11 @@ def jobs_retry(references: list[str], *, user) -> int:
     for reference in references:
         with transaction.atomic():
             job = job_of(reference)
-            if job is not None and job.retry_by_operator():
+            if (
+                job is not None
+                and job.status == Job.Status.FAILED
+                and job.retry_by_operator()
+            ):
                 retried.append(reference)
     if retried:
         record(user, "retried", _described(retried), count=len(retried))
@@ -225,6 +230,58 @@ def jobs_discard(references: list[str], *, user) -> int:
 def _described(references: list[str]) -> str:
     shown = ", ".join(references[:5])
     return shown + (f" and {len(references) - 5} more" if len(references) > 5 else "")
+
+
+# Incident replay: every job of a type that ended in a state within a time
+# range (the payments that failed while the gateway was down), run again.
+
+REPLAYABLE = (Job.Status.FAILED, Job.Status.CANCELLED)
+# Jobs one replay retries at most; a bigger incident is replayed in parts.
+REPLAY_LIMIT = 10_000
+
+
+def replay_matches(model: type[Job], state: str, start, end):
+    """The jobs a replay would run again (its dry run counts them)."""
+    return model.objects.filter(
+        status=state, finished_at__gte=start, finished_at__lt=end
+    )
+
+
+def replay_start(*, model: type[Job], state: str, start, end, user) -> int:
+    """Record the replay and hand it to a worker; how many jobs match now."""
+    count = replay_matches(model, state, start, end).count()
+    record(
+        user,
+        "replayed",
+        f"{model._meta.label_lower} {state} "
+        f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M}",
+        count=count,
+    )
+    # By its path, as the job kit imports job tasks: a web process has not
+    # imported every tasks.py.
+    replay = import_string("apps.core.tasks.operations_replay")
+    replay.delay(model._meta.label_lower, state, start.isoformat(), end.isoformat())
+    return count
+
+
+def replay_run(label: str, state: str, start, end) -> int:
+    """Run the replay (a worker's task): each job retried in a transaction
+    of its own; how many were. Jobs retried meanwhile are skipped."""
+    model = selectors.job_model(label)
+    if model is None or state not in REPLAYABLE:
+        return 0
+    ids = list(
+        replay_matches(model, state, start, end)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:REPLAY_LIMIT]
+    )
+    retried = 0
+    for pk in ids:
+        with transaction.atomic():
+            job = model.objects.filter(pk=pk, status=state).first()
+            if job is not None and job.retry_by_operator():
+                retried += 1
+    return retried
 
 
 # The action log

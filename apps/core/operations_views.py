@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from apps.core import operations
+from apps.core.forms import ReplayForm
 
 
 def _staff_only(request, *methods):
@@ -103,3 +104,31 @@ def _jobs_context() -> dict:
         "jobs": operations.jobs_needing_attention(),
         "actions": operations.recent_actions(),
     }
+
+
+def operations_replay(request):
+    """Incident replay: GET counts the jobs that match (a dry run), POST runs
+    them all again in a worker; the count then goes down by itself."""
+    if refused := _staff_only(request, "GET", "HEAD", "POST"):
+        return refused
+    data = request.POST if request.method == "POST" else request.GET
+    form = ReplayForm(data or None)
+    matching = None
+    if form.is_valid():
+        model, state = form.model, form.cleaned_data["state"]
+        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        if request.method == "POST":
+            count = operations.replay_start(
+                model=model, state=state, start=start, end=end, user=request.user
+            )
+            messages.success(
+                request,
+                f"Replaying {count} job{'s' if count != 1 else ''}: a worker runs "
+                "each again; the count below goes down as it does.",
+            )
+            return redirect(reverse("core:operations_replay") + "?" + data.urlencode())
+        matching = operations.replay_matches(model, state, start, end).count()
+    context = {"form": form, "matching": matching, "query": data.urlencode()}
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "core/_operations_replay_count.html", context)
+    return render(request, "core/operations_replay.html", context)

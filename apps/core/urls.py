@@ -26,6 +26,11 @@ urlpatterns = [
         name="operations_queue",
     ),
     path(
+        "staff/operations/replay/",
+        operations_views.operations_replay,
+        name="operations_replay",
+    ),
+    path(
         "staff/operations/jobs/act/",
         operations_views.operations_act_on_jobs,
         name="operations_act",

@@ -205,3 +205,68 @@ def test_queues_and_workers_as_the_broker_and_the_worker_see_them(
         ("resumed queue", "quick"),
         ("paused queue", "quick"),
     ]
+
+
+def test_an_incident_is_counted_then_replayed(
+    staff_client, clock, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    user = UserFactory()
+    during = [failed_email(user, f"during{n}") for n in range(3)]
+    clock.shift(timedelta(hours=3))
+    failed_email(user, "later")  # Outside the range: left alone.
+    start = (timezone.now() - timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M")
+    end = (timezone.now() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    scope = {
+        "kind": "notifications.outgoingemail",
+        "state": "failed",
+        "start": start,
+        "end": end,
+    }
+    url = reverse("core:operations_replay")
+
+    dry = staff_client.get(url, scope).content.decode()
+    assert "<strong>3</strong> jobs match now." in dry
+    assert "Retry all 3" in dry
+    assert OutgoingEmail.objects.filter(status="failed").count() == 4  # Nothing ran.
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(url, scope, follow=True)
+
+    page = response.content.decode()
+    assert "Replaying 3 jobs" in page
+    assert "<strong>0</strong> jobs match now." in page  # Run inline here.
+    for email in during:
+        email.refresh_from_db()
+        assert email.status == "succeeded" and email.attempts == 1
+    assert OutgoingEmail.objects.get(idempotency_key="later").status == "failed"
+    (action,) = OperatorAction.objects.all()
+    assert (action.action, action.count) == ("replayed", 3)
+    assert action.target.startswith("notifications.outgoingemail failed ")
+
+
+def test_a_replay_range_must_make_sense(staff_client):
+    url = reverse("core:operations_replay")
+    page = staff_client.get(
+        url,
+        {
+            "kind": "notifications.outgoingemail",
+            "state": "succeeded",  # Not replayable.
+            "start": "2026-01-02T00:00",
+            "end": "2026-01-01T00:00",
+        },
+    ).content.decode()
+    assert "Select a valid choice" in page
+    page = staff_client.get(
+        url,
+        {
+            "kind": "auth.user",
+            "state": "failed",
+            "start": "2026-01-02T00:00",
+            "end": "2026-01-01T00:00",
+        },
+    ).content.decode()
+    assert "Select a valid choice" in page
+    assert "The range must end after it starts." in page
+    assert not OperatorAction.objects.exists()
