@@ -1,11 +1,9 @@
-import json
-
 from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
-from django_celery_results.models import TaskResult
 
+from apps.core import operations
 from apps.core.models import JobAttempt
 
 
@@ -49,18 +47,4 @@ class PeriodicTaskWithResultAdmin(PeriodicTaskAdmin):
 
     @admin.display(description="What the last run did")
     def last_result(self, task: PeriodicTask) -> str:
-        result = (
-            TaskResult.objects.filter(task_name=task.task)
-            .order_by("-date_done")
-            .only("status", "result", "date_done")
-            .first()
-        )
-        if result is None:
-            return "—"
-        if result.status != "SUCCESS":
-            return f"{result.status} at {result.date_done:%Y-%m-%d %H:%M} UTC"
-        try:
-            outcome = json.loads(result.result)
-        except (TypeError, ValueError):
-            outcome = result.result
-        return f"{outcome} ({result.date_done:%Y-%m-%d %H:%M} UTC)"
+        return operations.last_result(task.task)

@@ -222,3 +222,16 @@ class OperatorAction(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.user_id} {self.action} {self.target}"
+
+
+class SweeperRun(models.Model):
+    """What the sweeper did at its last run, and when it last found something
+    stuck: one row, rewritten by every sweep, shown on the operations page."""
+
+    at = models.DateTimeField()
+    republished = models.PositiveIntegerField(default=0)
+    last_found_at = models.DateTimeField(null=True, blank=True)
+    last_found = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"Sweep at {self.at:%Y-%m-%d %H:%M:%S}: {self.republished} republished"

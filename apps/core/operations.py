@@ -27,7 +27,7 @@ from django.utils.module_loading import import_string
 from kombu.exceptions import ChannelError
 
 from apps.core import selectors
-from apps.core.models import Job, OperatorAction
+from apps.core.models import Job, OperatorAction, SweeperRun
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +282,77 @@ def replay_run(label: str, state: str, start, end) -> int:
             if job is not None and job.retry_by_operator():
                 retried += 1
     return retried
+
+
+# The beat schedule
+
+
+@dataclass
+class ScheduleEntry:
+    task: object  # A django_celery_beat PeriodicTask.
+    next_run_at: object  # A datetime, or None when disabled.
+    last_result: str
+
+
+def schedule(now=None) -> list[ScheduleEntry]:
+    """The beat schedule as beat runs it (django-celery-beat's rows), each
+    entry with its next run and what its last run did."""
+    from django_celery_beat.models import PeriodicTask
+
+    now = now or timezone.now()
+    entries = []
+    for task in PeriodicTask.objects.select_related(
+        "interval", "crontab", "solar", "clocked"
+    ).order_by("name"):
+        next_run_at = None
+        if task.enabled:
+            remaining = task.schedule.remaining_estimate(task.last_run_at or now)
+            next_run_at = max(now + remaining, now)
+        entries.append(ScheduleEntry(task, next_run_at, last_result(task.task)))
+    return entries
+
+
+def last_result(task_name: str) -> str:
+    """What the task's last stored run returned ("Deleted 3 notifications."),
+    or "—" if none is stored (a task whose result is not kept)."""
+    from django_celery_results.models import TaskResult
+
+    result = (
+        TaskResult.objects.filter(task_name=task_name)
+        .order_by("-date_done")
+        .only("status", "result", "date_done")
+        .first()
+    )
+    if result is None:
+        return "—"
+    if result.status != "SUCCESS":
+        return f"{result.status} at {result.date_done:%Y-%m-%d %H:%M} UTC"
+    try:
+        outcome = json.loads(result.result)
+    except (TypeError, ValueError):
+        outcome = result.result
+    return f"{outcome} ({result.date_done:%Y-%m-%d %H:%M} UTC)"
+
+
+def schedule_run_now(pk: int, *, user) -> bool:
+    """Send an entry's task now, as beat would; False if there is no such
+    entry."""
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.filter(pk=pk).first()
+    if task is None:
+        return False
+    current_app.send_task(
+        task.task,
+        args=json.loads(task.args or "[]"),
+        kwargs=json.loads(task.kwargs or "{}"),
+    )
+    record(user, "ran now", f"{task.name} ({task.task})")
+    return True
+
+
+def last_sweep() -> SweeperRun | None:
+    return SweeperRun.objects.filter(pk=1).first()
 
 
 # The action log

@@ -94,9 +94,27 @@ def operations_act_on_jobs(request):
     return redirect(reverse("core:operations") + "#failed")
 
 
+def operations_run_now(request):
+    """Send a beat entry's task now."""
+    if refused := _staff_only(request, "POST"):
+        return refused
+    pk = request.POST.get("entry", "")
+    if not (pk.isascii() and pk.isdigit()) or not operations.schedule_run_now(
+        int(pk), user=request.user
+    ):
+        return HttpResponseBadRequest("No such schedule entry")
+    messages.success(request, "Sent: a worker runs it now.")
+    return redirect(reverse("core:operations") + "#schedule")
+
+
 def _queues_context() -> dict:
     online = operations.workers()
-    return {"workers": online, "queues": operations.queues(online)}
+    return {
+        "workers": online,
+        "queues": operations.queues(online),
+        "schedule": operations.schedule(),
+        "sweep": operations.last_sweep(),
+    }
 
 
 def _jobs_context() -> dict:

@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core import selectors, services
-from apps.core.models import Job
+from apps.core.models import Job, SweeperRun
 
 logger = logging.getLogger(__name__)
 
@@ -82,4 +82,13 @@ def jobs_sweep() -> int:
                     "Sweeper republished %s %s (%s)", model.__name__, job.pk, job.status
                 )
                 swept += 1
+    _record(now, swept)
     return swept
+
+
+def _record(now, swept: int) -> None:
+    """Keep what this run did for the operations page (one row)."""
+    found = {"last_found_at": now, "last_found": swept} if swept else {}
+    SweeperRun.objects.update_or_create(
+        pk=1, defaults={"at": now, "republished": swept, **found}
+    )

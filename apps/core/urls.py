@@ -26,6 +26,11 @@ urlpatterns = [
         name="operations_queue",
     ),
     path(
+        "staff/operations/run-now/",
+        operations_views.operations_run_now,
+        name="operations_run_now",
+    ),
+    path(
         "staff/operations/replay/",
         operations_views.operations_replay,
         name="operations_replay",

@@ -270,3 +270,58 @@ def test_a_replay_range_must_make_sense(staff_client):
     assert "Select a valid choice" in page
     assert "The range must end after it starts." in page
     assert not OperatorAction.objects.exists()
+
+
+def test_the_schedule_shows_each_entry_and_runs_one_now(staff_client, monkeypatch):
+    import json
+
+    from django_celery_beat.models import (
+        CrontabSchedule,
+        IntervalSchedule,
+        PeriodicTask,
+    )
+    from django_celery_results.models import TaskResult
+
+    from apps.core import operations, sweeper
+
+    monkeypatch.setattr(operations, "workers", lambda: [])
+    sent = []
+    monkeypatch.setattr(
+        current_app, "send_task", lambda name, **kwargs: sent.append((name, kwargs))
+    )
+    every_5s = IntervalSchedule.objects.create(every=5, period="seconds")
+    PeriodicTask.objects.create(
+        name="sweep-stuck-jobs", task="apps.core.tasks.jobs_sweep", interval=every_5s
+    )
+    purge = PeriodicTask.objects.create(
+        name="purge-old-notifications",
+        task="apps.notifications.tasks.notifications_purge",
+        crontab=CrontabSchedule.objects.create(hour="2", minute="30"),
+        kwargs=json.dumps({}),
+    )
+    TaskResult.objects.create(
+        task_id="r1",
+        task_name="apps.notifications.tasks.notifications_purge",
+        status="SUCCESS",
+        result='"Deleted 3 notifications."',
+    )
+    page = staff_client.get(reverse("core:operations_queues")).content.decode()
+    assert "The sweeper has not run yet" in page
+    sweeper.jobs_sweep()
+
+    page = staff_client.get(reverse("core:operations_queues")).content.decode()
+    assert "found nothing stuck" in page
+    assert "purge-old-notifications" in page and "Deleted 3 notifications." in page
+    assert page.count("never") == 2  # Neither has run.
+    assert "disabled" not in page
+
+    response = staff_client.post(
+        reverse("core:operations_run_now"), {"entry": purge.pk}
+    )
+    assert response.status_code == 302
+    assert sent == [
+        ("apps.notifications.tasks.notifications_purge", {"args": [], "kwargs": {}})
+    ]
+    assert OperatorAction.objects.get().action == "ran now"
+    bad = staff_client.post(reverse("core:operations_run_now"), {"entry": "x"})
+    assert bad.status_code == 400
