@@ -14,7 +14,10 @@ from apps.core.models import Job, JobAttempt
 ATTEMPT_CUT_OFF = "The worker running it stopped before it could finish."
 
 
-def attempt_open(job: Job, *, worker: str, started_at) -> JobAttempt:
+def attempt_open(
+    job: Job, *, worker: str, started_at, waiting_since=None
+) -> JobAttempt:
+    waited = (started_at - waiting_since).total_seconds() if waiting_since else None
     return JobAttempt.objects.create(
         job_type=_job_type(job),
         job_id=job.pk,
@@ -22,6 +25,7 @@ def attempt_open(job: Job, *, worker: str, started_at) -> JobAttempt:
         task_id=job.task_id,
         worker=worker[:200],
         started_at=started_at,
+        waited_seconds=max(waited, 0.0) if waited is not None else None,
     )
 
 

@@ -189,6 +189,9 @@ class JobAttempt(models.Model):
     error = models.CharField(max_length=500, blank=True)
     error_detail = models.TextField(blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)
+    # Seconds the job waited for this attempt: from its publish (or, for a
+    # retry, from when the retry fell due) to a worker claiming it.
+    waited_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["started_at", "id"]

@@ -14,6 +14,7 @@ What the staff operations page (/staff/operations/) reads and does.
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,13 +22,16 @@ from datetime import timedelta
 from amqp.exceptions import NotFound
 from celery import current_app
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Count
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from kombu.exceptions import ChannelError
 
 from apps.core import selectors
-from apps.core.models import Job, OperatorAction, SweeperRun
+from apps.core.models import Job, JobAttempt, OperatorAction, SweeperRun
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +286,113 @@ def replay_run(label: str, state: str, start, end) -> int:
             if job is not None and job.retry_by_operator():
                 retried += 1
     return retried
+
+
+# The last hour: attempts ended per minute, and how long jobs waited
+
+
+@dataclass
+class Minute:
+    at: object  # The minute's start (a datetime).
+    succeeded: int = 0
+    retried: int = 0  # Failed, or cut off, with another attempt to come.
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.retried + self.failed
+
+
+@dataclass
+class TypeHour:
+    label: str
+    name: str
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+    # Seconds from publish to a worker's claim, over the hour's attempts.
+    wait_p50: float | None = None
+    wait_p95: float | None = None
+    wait_max: float | None = None
+
+
+@dataclass
+class LastHour:
+    minutes: list[Minute]
+    peak: int
+    types: list[TypeHour]
+
+
+OUTCOME_COLUMN = {
+    JobAttempt.Outcome.SUCCEEDED: "succeeded",
+    JobAttempt.Outcome.RETRY: "retried",
+    JobAttempt.Outcome.INTERRUPTED: "retried",
+    JobAttempt.Outcome.FAILED: "failed",
+}
+# Waits read for the percentiles at most (the newest).
+WAIT_SAMPLE = 20_000
+
+
+def last_hour(now=None, *, kind: str = "") -> LastHour:
+    """Attempts that ended in each of the last 60 minutes, by outcome (of one
+    job type, or all), and each type's totals and queue-wait percentiles."""
+    now = now or timezone.now()
+    start = (now - timedelta(minutes=59)).replace(second=0, microsecond=0)
+    models = {
+        ContentType.objects.get_for_model(model).pk: model
+        for model in selectors.job_models()
+    }
+    minutes = {
+        start + timedelta(minutes=n): Minute(start + timedelta(minutes=n))
+        for n in range(60)
+    }
+    types = {
+        pk: TypeHour(
+            model._meta.label_lower, str(model._meta.verbose_name).capitalize()
+        )
+        for pk, model in models.items()
+    }
+    ended = (
+        JobAttempt.objects.filter(finished_at__gte=start, job_type__in=list(models))
+        .annotate(minute=TruncMinute("finished_at"))
+        .values_list("job_type", "minute", "outcome")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    for job_type, minute, outcome, count in ended:
+        column = OUTCOME_COLUMN.get(outcome)
+        if column is None:
+            continue
+        setattr(types[job_type], column, getattr(types[job_type], column) + count)
+        if kind in ("", types[job_type].label) and minute in minutes:
+            bar = minutes[minute]
+            setattr(bar, column, getattr(bar, column) + count)
+    waits: dict[int, list[float]] = {}
+    for job_type, waited in (
+        JobAttempt.objects.filter(started_at__gte=start, waited_seconds__isnull=False)
+        .order_by("-started_at")
+        .values_list("job_type", "waited_seconds")[:WAIT_SAMPLE]
+    ):
+        waits.setdefault(job_type, []).append(waited)
+    for job_type, values in waits.items():
+        if job_type in types:
+            values.sort()
+            figures = types[job_type]
+            figures.wait_p50 = _percentile(values, 50)
+            figures.wait_p95 = _percentile(values, 95)
+            figures.wait_max = values[-1]
+    bars = list(minutes.values())
+    return LastHour(
+        minutes=bars,
+        peak=max((bar.total for bar in bars), default=0),
+        types=sorted(types.values(), key=lambda t: t.name),
+    )
+
+
+def _percentile(ordered: list[float], percent: int) -> float:
+    """The nearest-rank percentile of sorted values."""
+    rank = max(math.ceil(percent / 100 * len(ordered)), 1)
+    return ordered[rank - 1]
 
 
 # The beat schedule

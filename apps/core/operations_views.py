@@ -7,7 +7,7 @@ from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from apps.core import operations
+from apps.core import operations, selectors
 from apps.core.forms import ReplayForm
 
 
@@ -25,7 +25,7 @@ def operations_page(request):
     return render(
         request,
         "core/operations.html",
-        {**_queues_context(), **_jobs_context()},
+        {**_queues_context(), **_jobs_context(), **_chart_context(request)},
     )
 
 
@@ -92,6 +92,46 @@ def operations_act_on_jobs(request):
         ),
     )
     return redirect(reverse("core:operations") + "#failed")
+
+
+def operations_chart(request):
+    """The last hour's chart and wait figures, for the page's poll."""
+    if refused := _staff_only(request, "GET", "HEAD"):
+        return refused
+    return render(request, "core/_operations_chart.html", _chart_context(request))
+
+
+def _chart_context(request) -> dict:
+    kinds = {
+        model._meta.label_lower: str(model._meta.verbose_name).capitalize()
+        for model in selectors.job_models()
+    }
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in kinds else ""
+    hour = operations.last_hour(kind=kind)
+    return {
+        "hour": hour,
+        "chart": chart_bars(hour),
+        "kind": kind,
+        "kind_name": kinds.get(kind, ""),
+        "kinds": kinds,
+    }
+
+
+def chart_bars(hour) -> list[dict]:
+    """Each minute's stacked bar, in the SVG's units (60 columns, 100 high)."""
+    scale = 100 / hour.peak if hour.peak else 0
+    bars = []
+    for index, minute in enumerate(hour.minutes):
+        y = 100.0
+        parts = []
+        for column in ("succeeded", "retried", "failed"):
+            height = getattr(minute, column) * scale
+            y -= height
+            if height:
+                parts.append({"column": column, "y": y, "height": height})
+        bars.append({"x": index * 10 + 1, "minute": minute, "parts": parts})
+    return bars
 
 
 def operations_run_now(request):

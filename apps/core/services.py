@@ -216,6 +216,13 @@ def _claim(
     job: Job, rows, claim: dict, *, last_seen, worker: str, now
 ) -> tuple[bool, Exception | None]:
     model = type(job)
+    # Since when it waited for a worker, as the row stood before the claim:
+    # its retry falling due, or its publish.
+    waiting_since = (
+        job.next_retry_at
+        if job.status == Job.Status.RETRYING and job.next_retry_at
+        else job.enqueued_at
+    )
     claimed = rows.filter(attempts__lt=model.max_attempts).update(
         **claim, attempts=F("attempts") + 1, stage="Started"
     )
@@ -249,7 +256,9 @@ def _claim(
     if job.cancel_requested_at:
         # Cancelled while an earlier worker was dying: nothing left to run.
         return False, JobCancelled()
-    attempts.attempt_open(job, worker=worker, started_at=now)
+    attempts.attempt_open(
+        job, worker=worker, started_at=now, waiting_since=waiting_since
+    )
     return True, None
 
 

@@ -26,6 +26,11 @@ urlpatterns = [
         name="operations_queue",
     ),
     path(
+        "staff/operations/chart/",
+        operations_views.operations_chart,
+        name="operations_chart",
+    ),
+    path(
         "staff/operations/run-now/",
         operations_views.operations_run_now,
         name="operations_run_now",

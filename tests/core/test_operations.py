@@ -325,3 +325,46 @@ def test_the_schedule_shows_each_entry_and_runs_one_now(staff_client, monkeypatc
     assert OperatorAction.objects.get().action == "ran now"
     bad = staff_client.post(reverse("core:operations_run_now"), {"entry": "x"})
     assert bad.status_code == 400
+
+
+def test_the_last_hour_counts_attempts_per_minute_and_queue_waits(
+    staff_client, django_capture_on_commit_callbacks, monkeypatch, clock
+):
+    from datetime import timedelta
+
+    from apps.core import operations
+    from apps.core.models import JobAttempt
+
+    monkeypatch.setattr(operations, "workers", lambda: [])
+    user = UserFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):  # Sent inline: one succeeded attempt each.
+            notifications.email_queue(owner=user, template="welcome", context={})
+    assert (
+        list(JobAttempt.objects.values_list("outcome", flat=True)) == ["succeeded"] * 3
+    )
+    waits = list(JobAttempt.objects.values_list("waited_seconds", flat=True))
+    assert all(wait is not None and 0 <= wait < 5 for wait in waits)
+    # One of them waited longer (the p95 and the longest show it).
+    JobAttempt.objects.filter(pk__in=JobAttempt.objects.values("pk")[:1]).update(
+        waited_seconds=7.5
+    )
+
+    hour = operations.last_hour()
+    assert sum(minute.succeeded for minute in hour.minutes) == 3
+    assert hour.minutes[-1].succeeded == 3 and hour.peak == 3
+    (email,) = [t for t in hour.types if t.label == "notifications.outgoingemail"]
+    assert (email.succeeded, email.retried, email.failed) == (3, 0, 0)
+    assert email.wait_max == 7.5 and email.wait_p95 == 7.5
+    assert email.wait_p50 < 5
+
+    page = staff_client.get(
+        reverse("core:operations_chart"), {"kind": "orders.payment"}
+    ).content.decode()
+    assert "3 succeeded" not in page  # Filtered to payments: none.
+    page = staff_client.get(reverse("core:operations_chart")).content.decode()
+    assert "3 succeeded, 0 retried, 0 failed" in page
+    assert "7.50 s" in page
+
+    clock.shift(timedelta(minutes=61))
+    assert operations.last_hour().peak == 0
