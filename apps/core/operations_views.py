@@ -110,6 +110,8 @@ def _chart_context(request) -> dict:
     kind = kind if kind in kinds else ""
     hour = operations.last_hour(kind=kind)
     return {
+        "schedule": operations.schedule(),
+        "sweep": operations.last_sweep(),
         "hour": hour,
         "chart": chart_bars(hour),
         "kind": kind,
@@ -149,12 +151,7 @@ def operations_run_now(request):
 
 def _queues_context() -> dict:
     online = operations.workers()
-    return {
-        "workers": online,
-        "queues": operations.queues(online),
-        "schedule": operations.schedule(),
-        "sweep": operations.last_sweep(),
-    }
+    return {"workers": online, "queues": operations.queues(online)}
 
 
 def _jobs_context() -> dict:

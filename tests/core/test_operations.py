@@ -305,11 +305,11 @@ def test_the_schedule_shows_each_entry_and_runs_one_now(staff_client, monkeypatc
         status="SUCCESS",
         result='"Deleted 3 notifications."',
     )
-    page = staff_client.get(reverse("core:operations_queues")).content.decode()
+    page = staff_client.get(reverse("core:operations_chart")).content.decode()
     assert "The sweeper has not run yet" in page
     sweeper.jobs_sweep()
 
-    page = staff_client.get(reverse("core:operations_queues")).content.decode()
+    page = staff_client.get(reverse("core:operations_chart")).content.decode()
     assert "found nothing stuck" in page
     assert "purge-old-notifications" in page and "Deleted 3 notifications." in page
     assert page.count("never") == 2  # Neither has run.
