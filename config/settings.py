@@ -328,7 +328,12 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int(
     "CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600
 )
-if REDIS_URL:
+# Another broker than Redis, RabbitMQ say (amqp://user:password@host:5672/vhost;
+# README, Redis or RabbitMQ); Redis, when set, still holds the cache.
+BROKER_URL = env("BROKER_URL", default="")
+if BROKER_URL:
+    CELERY_BROKER_URL = BROKER_URL
+elif REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT

@@ -184,3 +184,33 @@ def test_the_broker_binds_each_queue_to_its_own_exchange(redis_server):
         name: {separator.join([name, "", name])}
         for name in ("quick", "heavy", "critical", "bulk")
     }
+
+
+def test_broker_url_picks_another_broker_than_redis():
+    import subprocess
+    import sys
+
+    from tests.processes import BASE_DIR
+
+    def broker(**env):
+        code = (
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.CELERY_BROKER_URL)"
+        )
+        environ = {
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env,
+        }
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=BASE_DIR,
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    rabbit = "amqp://guest:guest@127.0.0.1:5672/jobs"
+    assert broker(BROKER_URL=rabbit, REDIS_URL="redis://127.0.0.1:1/0") == rabbit
+    assert broker(REDIS_URL="redis://127.0.0.1:1/0") == "redis://127.0.0.1:1/0"
