@@ -203,6 +203,21 @@ def main() -> None:
         say("timing job throughput")
         job_throughput = jobs.throughput_per_s(owner)
 
+        # Scaling out: a second worker process of ours on the same Redis and
+        # database, the same queues; what two get through against one.
+        second = bench_worker(
+            "ours-2",
+            queues="bench,quick",
+            options=[*WORKER_OPTIONS, "--include=bench.tasks"],
+        )
+        cleanup.callback(second.stop)
+        second.start(wait=False)
+        second.wait_ready()
+        say("timing no-op and job throughput with two worker processes")
+        ours = sides[0]
+        noop_two = measure.noop_throughput([ours])[ours.name]
+        job_two = jobs.throughput_per_s(owner)["ours"]
+
     rows = [
         report.row("delay_call_us", delay, "us", lower_is_better=True),
         report.row("pickup_latency_p50_ms", p50, "ms", lower_is_better=True),
@@ -213,6 +228,19 @@ def main() -> None:
         report.row("job_roundtrip_p50_ms", job_roundtrip, "ms", lower_is_better=True),
         report.row(
             "job_throughput_per_s", job_throughput, "jobs/s", lower_is_better=False
+        ),
+        # Not ours against bare: our two processes against our one.
+        report.row(
+            "noop_throughput_2_procs_vs_1",
+            {"ours": noop_two, "bare": throughput[ours.name]},
+            "tasks/s",
+            lower_is_better=False,
+        ),
+        report.row(
+            "job_throughput_2_procs_vs_1",
+            {"ours": job_two, "bare": job_throughput["ours"]},
+            "jobs/s",
+            lower_is_better=False,
         ),
     ]
     say("timing the CSV import (takes minutes: the naive loop is slow)")
