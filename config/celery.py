@@ -92,3 +92,18 @@ def stamp_publish_time(headers=None, **kwargs):
     can tell how long the oldest message of a queue has waited."""
     if headers is not None:
         headers.setdefault("published_at", time.time())
+
+
+@signals.worker_ready.connect
+def keep_paused_queues_paused(sender=None, **kwargs):
+    """A worker that starts while an operator has a queue paused (the
+    operations page) leaves that queue alone until it is resumed."""
+    from apps.core.operations import paused_queues
+
+    try:
+        paused = paused_queues()
+    except Exception:  # No database yet: nothing can have been paused.
+        logging.getLogger(__name__).exception("Could not read the paused queues")
+        return
+    for queue in paused:
+        sender.cancel_task_queue(queue)

@@ -122,6 +122,7 @@ def start_worker(broker, transactional_db, tmp_path, media_root):
         concurrency: int = 2,
         broker_url: str | None = None,
         queues: str = "quick,heavy,critical,bulk",
+        name: str = "test",
         **env: str,
     ) -> CeleryWorker:
         env = {"MEDIA_ROOT": str(media_root), **env}
@@ -132,6 +133,7 @@ def start_worker(broker, transactional_db, tmp_path, media_root):
             env=env,
             concurrency=concurrency,
             queues=queues,
+            name=name,
             mail_dir=mail_dir,
         )
         workers.append(worker)

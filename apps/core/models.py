@@ -118,6 +118,15 @@ class Job(models.Model):
         services.job_requeue(self, stage="Retried by an operator")
         return True
 
+    def discard_by_operator(self) -> bool:
+        """Set this failed job aside for good (cancelled, never retried) for
+        an operator; False if its type keeps failed jobs as they are."""
+        return bool(
+            type(self)
+            .objects.filter(pk=self.pk, status=Job.Status.FAILED)
+            .update(status=Job.Status.CANCELLED, stage="Discarded by an operator")
+        )
+
     def row_task_name(self) -> str:
         """The task this row runs with: task_name, or one of other_task_names
         for a job type whose rows differ (an announcement's email is bulk mail,
@@ -238,3 +247,19 @@ class SweeperRun(models.Model):
 
     def __str__(self):
         return f"Sweep at {self.at:%Y-%m-%d %H:%M:%S}: {self.republished} republished"
+
+
+class QueuePause(models.Model):
+    """A queue an operator paused, and the workers that consumed it then:
+    Resume gives it back to those alone, a worker that starts meanwhile
+    leaves it alone, and the sweeper does not pile copies into it."""
+
+    queue = models.CharField(max_length=50, unique=True)
+    workers = models.JSONField(default=list)
+    at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    def __str__(self):
+        return f"{self.queue} paused"

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from amqp.exceptions import NotFound
@@ -31,12 +31,14 @@ from django.utils.module_loading import import_string
 from kombu.exceptions import ChannelError
 
 from apps.core import selectors
-from apps.core.models import Job, JobAttempt, OperatorAction, SweeperRun
+from apps.core.models import Job, JobAttempt, OperatorAction, QueuePause, SweeperRun
 
 logger = logging.getLogger(__name__)
 
-# How long the page waits for workers to answer a broadcast.
-INSPECT_TIMEOUT = 0.5
+# How long the page waits for workers to answer a ping, and at most for the
+# questions after it (which return as soon as every worker has answered).
+PING_TIMEOUT = 1.0
+INSPECT_TIMEOUT = 3.0
 # Jobs shown per list.
 LIST_SIZE = 50
 
@@ -46,11 +48,8 @@ class Queue:
     name: str
     waiting: int | None  # None: the broker did not answer.
     oldest_seconds: float | None  # None: empty, or a broker we cannot peek into.
-    consumers: list[str] = field(default_factory=list)
-
-    @property
-    def paused(self) -> bool:
-        return not self.consumers
+    consumers: list[str] | None  # The workers taking from it; None: unknown.
+    paused: bool = False  # By an operator (QueuePause).
 
 
 @dataclass
@@ -72,19 +71,25 @@ class Jobs:
 # Queues and workers
 
 
-def workers() -> list[Worker]:
-    """The workers that answer, with what they run and consume."""
-    # A ping waits the whole timeout for whoever answers; the questions after
-    # it know how many answers to expect and return as soon as all are in.
-    names = sorted(current_app.control.inspect(timeout=INSPECT_TIMEOUT).ping() or {})
-    if not names:
-        return []
-    inspect = current_app.control.inspect(
-        destination=names, limit=len(names), timeout=INSPECT_TIMEOUT
-    )
-    stats = inspect.stats() or {}
-    active = inspect.active() or {}
-    queues = inspect.active_queues() or {}
+def workers() -> list[Worker] | None:
+    """The workers that answer, with what they run and consume; None if the
+    broker itself does not answer."""
+    try:
+        # A ping waits the whole timeout for whoever answers; the questions
+        # after it know how many answers to expect and return once all are in.
+        control = current_app.control
+        names = sorted(control.inspect(timeout=PING_TIMEOUT).ping() or {})
+        if not names:
+            return []
+        inspect = control.inspect(
+            destination=names, limit=len(names), timeout=INSPECT_TIMEOUT
+        )
+        stats = inspect.stats() or {}
+        active = inspect.active() or {}
+        queues = inspect.active_queues() or {}
+    except Exception:  # The page says the broker did not answer.
+        logger.exception("Operations: the broker did not answer")
+        return None
     return [
         Worker(
             name=name,
@@ -96,16 +101,22 @@ def workers() -> list[Worker]:
     ]
 
 
-def queues(online: list[Worker]) -> list[Queue]:
+def queues(online: list[Worker] | None) -> list[Queue]:
+    paused = set(QueuePause.objects.values_list("queue", flat=True))
     found = [
         Queue(
             name=queue.name,
             waiting=None,
             oldest_seconds=None,
-            consumers=[w.name for w in online if queue.name in w.queues],
+            consumers=None
+            if online is None
+            else [w.name for w in online if queue.name in w.queues],
+            paused=queue.name in paused,
         )
         for queue in settings.CELERY_TASK_QUEUES
     ]
+    if online is None:
+        return found  # The broker is down: nothing more to ask it.
     try:
         with current_app.connection_for_read() as connection:
             for queue in found:
@@ -143,18 +154,46 @@ def _oldest_age(connection, queue: str) -> float | None:
     return max(time.time() - float(published), 0.0)
 
 
-def queue_pause(queue: str, *, user) -> None:
-    """Every worker stops taking messages from `queue` (they stay in it)."""
+def queue_pause(queue: str, *, user) -> list[str]:
+    """Every worker stops taking messages from `queue` (they stay in it);
+    the workers that consumed it, which Resume gives it back to."""
     _known_queue(queue)
-    current_app.control.cancel_consumer(queue, reply=True, timeout=INSPECT_TIMEOUT)
-    record(user, "paused queue", queue)
+    replies = current_app.control.cancel_consumer(
+        queue, reply=True, timeout=PING_TIMEOUT
+    )
+    had_it = sorted(
+        name
+        for reply in replies or []
+        for name, answer in reply.items()
+        if "no longer consuming" in str(answer.get("ok", ""))
+    )
+    pause, created = QueuePause.objects.get_or_create(
+        queue=queue, defaults={"workers": had_it, "user": user}
+    )
+    if not created:  # Paused again: remember every worker that had it.
+        pause.workers = sorted(set(pause.workers) | set(had_it))
+        pause.save(update_fields=["workers"])
+    record(user, "paused queue", f"{queue} ({', '.join(had_it) or 'no worker had it'})")
+    return had_it
 
 
-def queue_resume(queue: str, *, user) -> None:
-    """Every worker takes messages from `queue` again."""
+def queue_resume(queue: str, *, user) -> list[str]:
+    """The workers that consumed `queue` when it was paused take from it
+    again; no other worker starts to."""
     _known_queue(queue)
-    current_app.control.add_consumer(queue, reply=True, timeout=INSPECT_TIMEOUT)
-    record(user, "resumed queue", queue)
+    pause = QueuePause.objects.filter(queue=queue).first()
+    workers = pause.workers if pause else []
+    if workers:
+        current_app.control.add_consumer(
+            queue, destination=workers, reply=True, timeout=PING_TIMEOUT
+        )
+    QueuePause.objects.filter(queue=queue).delete()
+    record(user, "resumed queue", f"{queue} ({', '.join(workers) or 'no worker'})")
+    return workers
+
+
+def paused_queues() -> set[str]:
+    return set(QueuePause.objects.values_list("queue", flat=True))
 
 
 def _known_queue(queue: str) -> None:
@@ -185,13 +224,15 @@ def jobs_needing_attention(now=None) -> Jobs:
     return found
 
 
-def job_of(reference: str) -> Job | None:
-    """The job named "label:pk" ("orders.payment:12"), or None."""
+def job_of(reference: str, *, lock: bool = False) -> Job | None:
+    """The job named "label:pk" ("orders.payment:12"), or None; `lock`
+    holds its row until the transaction ends."""
     label, _, pk = reference.partition(":")
     model = selectors.job_model(label)
     if model is None or not (pk.isascii() and pk.isdigit() and len(pk) <= 18):
         return None
-    return model.objects.filter(pk=int(pk)).first()
+    rows = model.objects.select_for_update() if lock else model.objects
+    return rows.filter(pk=int(pk)).first()
 
 
 def jobs_retry(references: list[str], *, user) -> int:
@@ -200,7 +241,9 @@ def jobs_retry(references: list[str], *, user) -> int:
     retried = []
     for reference in references:
         with transaction.atomic():
-            job = job_of(reference)
+            # Locked: two operators (or a retry and a discard) at once act
+            # on it one after the other, the second finding it not failed.
+            job = job_of(reference, lock=True)
             if (
                 job is not None
                 and job.status == Job.Status.FAILED
@@ -218,13 +261,7 @@ def jobs_discard(references: list[str], *, user) -> int:
     discarded = []
     for reference in references:
         job = job_of(reference)
-        if job is None:
-            continue
-        if (
-            type(job)
-            .objects.filter(pk=job.pk, status=Job.Status.FAILED)
-            .update(status=Job.Status.CANCELLED, stage="Discarded by an operator")
-        ):
+        if job is not None and job.discard_by_operator():
             discarded.append(reference)
     if discarded:
         record(user, "discarded", _described(discarded), count=len(discarded))
@@ -282,7 +319,7 @@ def replay_run(label: str, state: str, start, end) -> int:
     retried = 0
     for pk in ids:
         with transaction.atomic():
-            job = model.objects.filter(pk=pk, status=state).first()
+            job = model.objects.select_for_update().filter(pk=pk, status=state).first()
             if job is not None and job.retry_by_operator():
                 retried += 1
     return retried

@@ -2,6 +2,8 @@
 need an eye, and the operators' own actions; each part refreshes itself.
 To anyone but staff it does not exist (404)."""
 
+import logging
+
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
@@ -9,6 +11,8 @@ from django.urls import reverse
 
 from apps.core import operations, selectors
 from apps.core.forms import ReplayForm
+
+logger = logging.getLogger(__name__)
 
 
 def _staff_only(request, *methods):
@@ -48,17 +52,30 @@ def operations_queue(request):
     if refused := _staff_only(request, "POST"):
         return refused
     queue, action = request.POST.get("queue", ""), request.POST.get("action")
+    if action not in ("pause", "resume"):
+        return HttpResponseBadRequest("action must be pause or resume")
     try:
         if action == "pause":
-            operations.queue_pause(queue, user=request.user)
-            messages.success(request, f"Paused {queue}: workers take nothing from it.")
-        elif action == "resume":
-            operations.queue_resume(queue, user=request.user)
-            messages.success(request, f"Resumed {queue}.")
+            had = operations.queue_pause(queue, user=request.user)
+            messages.success(
+                request,
+                f"Paused {queue}: no worker takes from it"
+                + (f" ({', '.join(had)} did)." if had else "."),
+            )
         else:
-            return HttpResponseBadRequest("action must be pause or resume")
+            workers = operations.queue_resume(queue, user=request.user)
+            messages.success(
+                request,
+                f"Resumed {queue}"
+                + (f" on {', '.join(workers)}." if workers else ": no worker had it."),
+            )
     except ValueError:
         return HttpResponseBadRequest("No such queue")
+    except Exception:  # The broker is down: say so, not a 500.
+        logger.exception("Operations: %s %s failed", action, queue)
+        messages.error(
+            request, f"Could not {action} {queue}: the broker did not answer."
+        )
     return redirect("core:operations")
 
 

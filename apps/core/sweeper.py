@@ -11,12 +11,13 @@ lease lapsed is handed to another worker within about 20 s.
 import logging
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.core import selectors, services
+from apps.core import operations, selectors, services
 from apps.core.models import Job, SweeperRun
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ def jobs_sweep() -> int:
     queued_lease = now - timedelta(seconds=settings.JOB_QUEUED_LEASE)
     retry_grace = now - timedelta(seconds=settings.JOB_RETRY_GRACE)
     swept = 0
+    # A queued job whose queue an operator paused is waiting on purpose:
+    # publishing it again would only pile copies into the paused queue.
+    paused = operations.paused_queues()
     for model in selectors.job_models():
         queued_too_long = Q(status=Job.Status.QUEUED, enqueued_at__lt=queued_lease)
         slow = model.slow_queue()
@@ -71,6 +75,8 @@ def jobs_sweep() -> int:
             )
         )
         for job in stuck.order_by("pk")[:500]:
+            if paused and job.status == Job.Status.QUEUED and _queue_of(job) in paused:
+                continue
             stage = {
                 Job.Status.RUNNING: WORKER_LOST,
                 Job.Status.RETRYING: RETRY_WAITING_FOR_WORKER,
@@ -84,6 +90,10 @@ def jobs_sweep() -> int:
                 swept += 1
     _record(now, swept)
     return swept
+
+
+def _queue_of(job: Job) -> str:
+    return current_app.amqp.router.route({}, job.row_task_name())["queue"].name
 
 
 def _record(now, swept: int) -> None:

@@ -155,6 +155,11 @@ class Payment(Job):
 
         return services.payment_retry(payment=self)
 
+    def discard_by_operator(self) -> bool:
+        # A failed payment stays failed: its order is paid again from the
+        # order page, and staff follow it in the dead-letter list.
+        return False
+
 
 class Invoice(Job):
     """The PDF invoice of a paid order, rendered by a worker once its payment

@@ -175,36 +175,41 @@ def test_queues_and_workers_as_the_broker_and_the_worker_see_them(
     assert '<td data-label="Waiting">3</td>' in row
     age = int(re.search(r'data-label="Oldest waiting">(\d+) s', row)[1])
     assert 0 <= age < 60
-    assert "Paused" in row  # Nobody consumes heavy.
+    assert "No worker takes from it" in row  # Nobody consumes heavy.
     quick = re.search(r"<strong>quick</strong>.*?</tr>", page)[0]
     assert "Paused" not in quick and "test-" in quick
     workers = re.search(r"<h2>Workers</h2>.*", page)[0]
     assert 'data-label="Concurrency">2<' in workers
     assert "critical, quick" in workers
 
-    # Pause quick on every worker, then resume it.
+    # Pause quick, then resume it: only where it was consumed.
     pause = {"queue": "quick", "action": "pause"}
-    assert client.post(reverse("core:operations_queue"), pause).status_code == 302
+    response = client.post(reverse("core:operations_queue"), pause, follow=True)
+    assert "Paused quick: no worker takes from it (test-" in response.content.decode()
+
+    def quick_row():
+        return re.search(r"<strong>quick</strong>.*?</tr>", queues_part())[0]
+
     wait_until(
-        lambda: (
-            "Paused" in re.search(r"<strong>quick</strong>.*?</tr>", queues_part())[0]
-        ),
+        lambda: "Paused" in quick_row() and "(but " not in quick_row(),
         timeout=10,
-        message=f"quick still consumed:\n{worker.output()}",
+        message=f"quick still consumed:\n{quick_row()}",
     )
+    # A worker that starts meanwhile leaves the paused queue alone.
+    late = start_worker(queues="quick,heavy", concurrency=1, name="late")
+    wait_until(lambda: queues_part().count("answered just now") == 2, timeout=10)
+    assert "Paused" in quick_row() and "(but " not in quick_row()
+    heavy = re.search(r"<strong>heavy</strong>.*?</tr>", queues_part())[0]
+    assert "Paused" not in heavy and late.process  # The late one takes heavy.
+
     resume = {"queue": "quick", "action": "resume"}
     client.post(reverse("core:operations_queue"), resume)
-    wait_until(
-        lambda: (
-            "Paused"
-            not in re.search(r"<strong>quick</strong>.*?</tr>", queues_part())[0]
-        ),
-        timeout=10,
-    )
-    assert list(OperatorAction.objects.values_list("action", "target")) == [
-        ("resumed queue", "quick"),
-        ("paused queue", "quick"),
-    ]
+    wait_until(lambda: "Paused" not in quick_row(), timeout=10)
+    row = quick_row()
+    # Given back to the worker that had it, not to the late one.
+    assert "test-" in row and "late-" not in row
+    actions = list(OperatorAction.objects.order_by("at", "id").values_list("action"))
+    assert actions == [("paused queue",), ("resumed queue",)]
 
 
 def test_an_incident_is_counted_then_replayed(
@@ -368,3 +373,54 @@ def test_the_last_hour_counts_attempts_per_minute_and_queue_waits(
 
     clock.shift(timedelta(minutes=61))
     assert operations.last_hour().peak == 0
+
+
+def test_with_the_broker_down_the_page_says_so_and_nothing_fails(
+    staff_client, monkeypatch
+):
+    def broker_down(*args, **kwargs):
+        raise OSError("Connection refused")
+
+    monkeypatch.setattr(current_app.control, "inspect", broker_down)
+    monkeypatch.setattr(current_app.control, "cancel_consumer", broker_down)
+    page = staff_client.get(reverse("core:operations")).content.decode()
+    assert "The broker did not answer" in page
+    assert "unknown" in page
+    response = staff_client.post(
+        reverse("core:operations_queue"),
+        {"queue": "quick", "action": "pause"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert (
+        "Could not pause quick: the broker did not answer." in response.content.decode()
+    )
+
+
+def test_the_sweeper_leaves_a_paused_queues_jobs_alone(
+    clock, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from apps.core import services as core_services
+    from apps.core import sweeper
+    from apps.core.models import QueuePause
+
+    republished = []
+    monkeypatch.setattr(
+        core_services, "_publish", lambda *args: republished.append(args[1])
+    )
+    user = UserFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        email = notifications.email_queue(owner=user, template="welcome", context={})
+    republished.clear()
+    QueuePause.objects.create(queue="quick", workers=["w@h"])
+    clock.shift(timedelta(seconds=settings.JOB_QUEUED_LEASE + 1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweeper.jobs_sweep()
+    assert republished == []
+    QueuePause.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        sweeper.jobs_sweep()
+    assert republished == [email.pk]
