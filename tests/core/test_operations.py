@@ -159,7 +159,7 @@ def test_queues_and_workers_as_the_broker_and_the_worker_see_them(
 ):
     client.force_login(UserFactory(is_staff=True))
     # A worker that consumes quick and critical only: heavy fills up.
-    worker = start_worker(queues="quick,critical", concurrency=2)
+    start_worker(queues="quick,critical", concurrency=2)
     for _ in range(3):
         current_app.send_task(
             "apps.reports.tasks.report_generate", args=[987654], queue="heavy"
