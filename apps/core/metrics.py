@@ -5,10 +5,15 @@ in a process's memory. So the answer is the same whichever gunicorn worker
 gives it, and work done in any prefork worker child is counted.
 
 - jobs{type,state}: job rows by type and state (gauge).
-- job_attempts_total{type,task,outcome}: attempts as they ended: succeeded,
-  failed, retry, interrupted... (counter; trimming old history resets it).
-- job_attempt_seconds{type,task}: how long attempts ran (histogram).
+- job_attempts_last_hour{type,task,outcome}: attempts that ended in the last
+  hour, by how: succeeded, failed, retry, interrupted... (gauge).
+- job_attempt_seconds_last_hour{type,task}: how long those attempts ran (a
+  gauge histogram).
 - queue_messages{queue}: messages waiting in each queue (gauge).
+
+The attempt figures cover the last hour, not all time: read from rows that
+the nightly trim deletes, an all-time counter would drop every night, and a
+scrape would read every attempt ever kept. An hour is an index range scan.
 
 Protected by METRICS_TOKEN (Authorization: Bearer <token>); without one set,
 there is no /metrics.
@@ -23,14 +28,11 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import Http404, HttpResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-)
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 
 # The text format every Prometheus version reads.
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -67,24 +69,25 @@ class JobCollector:
         return family
 
     def _attempts(self):
-        outcomes = CounterMetricFamily(
-            "job_attempts",
-            "Job attempts by how they ended (retry: it will run again).",
+        outcomes = GaugeMetricFamily(
+            "job_attempts_last_hour",
+            "Job attempts that ended in the last hour, by how (retry: it runs again).",
             labels=["type", "task", "outcome"],
         )
-        seconds = HistogramMetricFamily(
-            "job_attempt_seconds",
-            "How long ended job attempts ran.",
+        seconds = GaugeHistogramMetricFamily(
+            "job_attempt_seconds_last_hour",
+            "How long the job attempts that ended in the last hour ran.",
             labels=["type", "task"],
         )
         duration = ExpressionWrapper(
             F("finished_at") - F("started_at"), output_field=DurationField()
         )
+        hour_ago = timezone.now() - timedelta(hours=1)
         for model in selectors.job_models():
             labels = [model._meta.label_lower, model.task_name]
             ended = JobAttempt.objects.filter(
                 job_type=ContentType.objects.get_for_model(model),
-                finished_at__isnull=False,
+                finished_at__gte=hour_ago,
             )
             by_outcome = ended.values_list("outcome").annotate(Count("pk")).order_by()
             for outcome, count in by_outcome:
@@ -129,8 +132,8 @@ def metrics(request):
     token = settings.METRICS_TOKEN
     if not token:
         raise Http404  # Not switched on.
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not hmac.compare_digest(given.encode(), token.encode()):
         response = HttpResponse("A valid token is needed.", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response

@@ -204,7 +204,11 @@ class JobAttempt(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
-        indexes = [models.Index(fields=["job_type", "job_id", "started_at"])]
+        indexes = [
+            models.Index(fields=["job_type", "job_id", "started_at"]),
+            # The last hour's attempts (the operations page, /metrics).
+            models.Index(fields=["finished_at"]),
+        ]
 
     def __str__(self):
         return f"Attempt {self.number} ({self.get_outcome_display()})"

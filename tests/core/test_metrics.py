@@ -51,6 +51,8 @@ def test_a_scrape_without_the_token_is_refused(settings):
     assert client.get("/metrics").status_code == 401
     wrong = client.get("/metrics", headers={"authorization": "Bearer guess"})
     assert wrong.status_code == 401
+    bare = client.get("/metrics", headers={"authorization": TOKEN})  # No scheme.
+    assert bare.status_code == 401
     assert wrong["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -80,11 +82,13 @@ def test_the_figures_match_the_database_after_a_mixed_run(
     task = {**email, "task": "apps.notifications.tasks.email_send"}
     attempts = JobAttempt.objects.filter(finished_at__isnull=False).count()
     assert attempts == 2
-    assert value(samples, "job_attempts_total", **task, outcome="succeeded") == 2
-    assert value(samples, "job_attempt_seconds_count", **task) == 2
-    assert value(samples, "job_attempt_seconds_bucket", **task, le="+Inf") == 2
-    assert value(samples, "job_attempt_seconds_bucket", **task, le="600") == 2
-    assert value(samples, "job_attempt_seconds_sum", **task) >= 0
+    assert value(samples, "job_attempts_last_hour", **task, outcome="succeeded") == 2
+    assert value(samples, "job_attempt_seconds_last_hour_gcount", **task) == 2
+    assert (
+        value(samples, "job_attempt_seconds_last_hour_bucket", **task, le="+Inf") == 2
+    )
+    assert value(samples, "job_attempt_seconds_last_hour_bucket", **task, le="600") == 2
+    assert value(samples, "job_attempt_seconds_last_hour_gsum", **task) >= 0
     assert OutgoingEmail.objects.count() == 4
 
 
@@ -107,3 +111,24 @@ def test_queue_depths_come_from_the_broker(
     assert value(samples, "queue_messages", queue="bulk") == 1
     assert value(samples, "queue_messages", queue="heavy") == 0
     assert value(samples, "queue_messages", queue="critical") == 0
+
+
+def test_attempts_older_than_an_hour_are_left_out(
+    scrape, clock, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    with django_capture_on_commit_callbacks(execute=True):
+        notifications.email_queue(owner=UserFactory(), template="welcome", context={})
+    task = {
+        "type": "notifications.outgoingemail",
+        "task": "apps.notifications.tasks.email_send",
+    }
+    assert value(scrape(), "job_attempts_last_hour", **task, outcome="succeeded") == 1
+    clock.shift(timedelta(minutes=61))
+    samples = scrape()
+    assert (
+        "job_attempts_last_hour",
+        tuple(sorted({**task, "outcome": "succeeded"}.items())),
+    ) not in samples
+    assert value(samples, "job_attempt_seconds_last_hour_gcount", **task) == 0
