@@ -94,12 +94,32 @@ def test_one_worker_deployment_per_queue_and_nothing_else():
         for name, deployment in workers.items()
     }
     assert queues == {f"jobs-demo-worker-{queue}": queue for queue in QUEUES}
-    longest = max(settings.CELERY_TASK_TIME_LIMIT, 100)  # Announcement chunks.
     for deployment in workers.values():
+        queue = option(container(deployment)["command"], "--queues")
         spec = deployment["spec"]["template"]["spec"]
-        assert spec["terminationGracePeriodSeconds"] > longest
+        assert spec["terminationGracePeriodSeconds"] > longest_unresumable(queue), queue
+        assert spec["securityContext"]["fsGroup"] == 1000  # The image's user.
         probe = container(deployment)["livenessProbe"]["exec"]["command"]
         assert "inspect ping" in probe[-1]
+
+
+def longest_unresumable(queue: str) -> int:
+    """The longest hard time limit of a task on `queue` that cannot go on
+    from where it was cut off (a resumable job is handed on instead)."""
+    from apps.core.job_task import JobTask
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    limits = [settings.CELERY_TASK_TIME_LIMIT]
+    for name, task in app.tasks.items():
+        if name.startswith("celery.") or name.startswith("tests."):
+            continue
+        if app.amqp.router.route({}, name)["queue"].name != queue:
+            continue
+        if isinstance(task, JobTask) and task.model.resumable:
+            continue
+        limits.append(task.time_limit or settings.CELERY_TASK_TIME_LIMIT)
+    return max(limits)
 
 
 def test_web_runs_composes_command_with_health_and_readiness_probes():
@@ -113,8 +133,14 @@ def test_web_runs_composes_command_with_health_and_readiness_probes():
         "--graceful-timeout",
     ):
         assert option(web["command"], flag) == option(compose_command, flag), flag
-    assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    (config_map,) = [d for d in documents("config.yaml") if d["kind"] == "ConfigMap"]
+    hosts = config_map["data"]["ALLOWED_HOSTS"].split(",")
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        get = web[probe]["httpGet"]
+        assert get["path"] == path
+        # Django answers only its own host names; the kubelet sends the pod IP.
+        assert get["httpHeaders"] == [{"name": "Host", "value": hosts[0]}]
+        assert path.strip("/") in str(settings.SECURE_REDIRECT_EXEMPT)
     (service,) = [doc for doc in documents("web.yaml") if doc["kind"] == "Service"]
     assert (
         service["spec"]["selector"]
@@ -227,7 +253,12 @@ def test_systemd_runs_what_compose_runs():
     ):
         assert f"{flag} {option(compose_web, flag)}" in web, flag
     assert "--queues=%i" in worker
-    assert "TimeoutStopSec=120" in worker
+    from apps.reports.models import Report
+
+    stop = int(worker.split("TimeoutStopSec=")[1].split()[0])
+    assert stop > Report.time_limit  # The longest task that cannot resume.
+    target = (SYSTEMD / "jobs-demo.target").read_text()
+    assert "WantedBy=multi-user.target" in target  # Started at boot.
     readme = (SYSTEMD / "README.md").read_text()
     for queue in QUEUES:
         assert f"jobs-demo-worker@{queue}" in readme
