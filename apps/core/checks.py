@@ -12,7 +12,7 @@ from celery import Celery, current_app
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
-from django.utils.module_loading import autodiscover_modules
+from django.utils.module_loading import autodiscover_modules, import_string
 
 from apps.core import selectors
 from apps.core.job_task import JobTask
@@ -48,6 +48,15 @@ def celery_limit_errors(app: Celery) -> list[checks.CheckMessage]:
                     f"{model.__name__}.task_name {name}: not made with "
                     f"@job_task({model.__name__}) (apps.core.job_task).",
                     "core.E006",
+                )
+        if model.operator_retry:
+            try:
+                import_string(model.operator_retry)
+            except ImportError:
+                error(
+                    f"{model.__name__}.operator_retry {model.operator_retry}: "
+                    "no such function.",
+                    "core.E010",
                 )
         if model.chained_task_name and model.chained_task_name not in app.tasks:
             error(

@@ -63,6 +63,13 @@ class Job(models.Model):
     # Where the owner may cancel the job from. A queued or retrying job is
     # cancelled at once; a running one stops at its next progress checkpoint.
     cancellable_statuses: tuple[str, ...] = ()
+    # What an operator may do with a failed job of this type (the operations
+    # page): retry it through this service, by its dotted path, called with
+    # the job ("": start it again from its first attempt), and discard it.
+    # A payment is retried by the rules staff follow (never charging an order
+    # paid meanwhile) and never discarded (its order stays payable).
+    operator_retry = ""
+    operator_can_discard = True
     # The live status box of one job, and its badge in a list: templates that
     # extend core/_job_status.html and core/_job_badge.html to add their own.
     status_template = "core/_job_status.html"
@@ -105,27 +112,6 @@ class Job(models.Model):
         waits JOB_QUEUED_LEASE. Bulk mail behind its rate limit is such a
         row: republished early, each copy would take a slot of that limit."""
         return None
-
-    def retry_by_operator(self) -> bool:
-        """Run this failed (or cancelled) job again, from its first attempt,
-        for an operator (the operations page); False if it must not run
-        again. A job type with rules of its own overrides it (a payment whose
-        order was paid meanwhile is not charged again)."""
-        from apps.core import services
-
-        if self.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
-            return False
-        services.job_requeue(self, stage="Retried by an operator")
-        return True
-
-    def discard_by_operator(self) -> bool:
-        """Set this failed job aside for good (cancelled, never retried) for
-        an operator; False if its type keeps failed jobs as they are."""
-        return bool(
-            type(self)
-            .objects.filter(pk=self.pk, status=Job.Status.FAILED)
-            .update(status=Job.Status.CANCELLED, stage="Discarded by an operator")
-        )
 
     def row_task_name(self) -> str:
         """The task this row runs with: task_name, or one of other_task_names

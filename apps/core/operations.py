@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from kombu.exceptions import ChannelError
 
-from apps.core import selectors
+from apps.core import selectors, services
 from apps.core.models import Job, JobAttempt, OperatorAction, QueuePause, SweeperRun
 
 logger = logging.getLogger(__name__)
@@ -244,11 +244,7 @@ def jobs_retry(references: list[str], *, user) -> int:
             # Locked: two operators (or a retry and a discard) at once act
             # on it one after the other, the second finding it not failed.
             job = job_of(reference, lock=True)
-            if (
-                job is not None
-                and job.status == Job.Status.FAILED
-                and job.retry_by_operator()
-            ):
+            if job is not None and job.status == Job.Status.FAILED and _retry(job):
                 retried.append(reference)
     if retried:
         record(user, "retried", _described(retried), count=len(retried))
@@ -261,11 +257,34 @@ def jobs_discard(references: list[str], *, user) -> int:
     discarded = []
     for reference in references:
         job = job_of(reference)
-        if job is not None and job.discard_by_operator():
+        if job is not None and _discard(job):
             discarded.append(reference)
     if discarded:
         record(user, "discarded", _described(discarded), count=len(discarded))
     return len(discarded)
+
+
+def _retry(job: Job) -> bool:
+    """Run a failed (or cancelled) job again, from its first attempt, as its
+    type allows (Job.operator_retry); True if it will run."""
+    if job.status not in REPLAYABLE:
+        return False
+    if job.operator_retry:
+        return bool(import_string(job.operator_retry)(job))
+    services.job_requeue(job, stage="Retried by an operator")
+    return True
+
+
+def _discard(job: Job) -> bool:
+    """Set a failed job aside for good (cancelled, never retried), if its type
+    allows; True if it was."""
+    if not job.operator_can_discard:
+        return False
+    return bool(
+        type(job)
+        .objects.filter(pk=job.pk, status=Job.Status.FAILED)
+        .update(status=Job.Status.CANCELLED, stage="Discarded by an operator")
+    )
 
 
 def _described(references: list[str]) -> str:
@@ -320,7 +339,7 @@ def replay_run(label: str, state: str, start, end) -> int:
     for pk in ids:
         with transaction.atomic():
             job = model.objects.select_for_update().filter(pk=pk, status=state).first()
-            if job is not None and job.retry_by_operator():
+            if job is not None and _retry(job):
                 retried += 1
     return retried
 

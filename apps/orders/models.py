@@ -108,6 +108,10 @@ class Payment(Job):
     """One attempt to get an order paid with one card, charged by a worker."""
 
     task_name = "apps.orders.tasks.payment_process"
+    # The operations page: staff's own retry, and no discarding (a failed
+    # payment stays failed; the customer pays its order again).
+    operator_retry = "apps.orders.services.payment_retry_for_operator"
+    operator_can_discard = False
     max_attempts = 5
     retry_backoff = settings.PAYMENT_RETRY_BACKOFF
     retry_backoff_max = 120
@@ -148,17 +152,6 @@ class Payment(Job):
 
     def get_absolute_url(self):
         return reverse("orders:detail", args=[self.order_id])
-
-    def retry_by_operator(self) -> bool:
-        # Staff's own retry: never charges an order paid meanwhile.
-        from apps.orders import services
-
-        return services.payment_retry(payment=self)
-
-    def discard_by_operator(self) -> bool:
-        # A failed payment stays failed: its order is paid again from the
-        # order page, and staff follow it in the dead-letter list.
-        return False
 
 
 class Invoice(Job):

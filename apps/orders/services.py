@@ -164,6 +164,11 @@ def payment_retry(*, payment: Payment) -> bool:
     return True
 
 
+def payment_retry_for_operator(payment: Payment) -> bool:
+    """The operations page's retry of a failed payment (Payment.operator_retry)."""
+    return payment_retry(payment=payment)
+
+
 def _payment_retry(payment: Payment, reason: str, code: str) -> None:
     logger.warning(
         "Payment %s attempt %s failed: %s", payment.pk, payment.attempts, reason

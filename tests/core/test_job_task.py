@@ -249,3 +249,10 @@ def test_a_job_deleted_while_its_work_failed_ends_quietly(
         tasks.sample_job_run(job.pk)
     assert not SampleJob.objects.filter(pk=job.pk).exists()
     assert caplog.messages[-1].endswith("(taken over or deleted); it stops")
+
+
+def test_check_refuses_an_operator_retry_that_names_no_function(monkeypatch):
+    monkeypatch.setattr(SampleJob, "operator_retry", "tests.jobkit.services.no_such")
+    errors = celery_limit_errors(current_app)
+    assert [e.id for e in errors] == ["core.E010"]
+    assert "tests.jobkit.services.no_such" in errors[0].msg
