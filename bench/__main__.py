@@ -96,6 +96,7 @@ def say_if_busy(load_before: float) -> None:
 PARTS = {
     "reports": "the PDF reports (takes three to five minutes)",
     "thumbnails": "the thumbnails (about a minute)",
+    "polling": "the status endpoint under polling load (about a minute)",
 }
 
 
@@ -253,6 +254,10 @@ def main() -> None:
     from bench import thumbnails
 
     rows += thumbnails.rows()
+    say("timing the status endpoint under polling load (about a minute)")
+    from bench import polling
+
+    rows += polling.rows()
     print(report.table(rows))
     report.write_json(rows, RESULTS)
     say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")

@@ -13,6 +13,7 @@ DECIMALS = {
     "us": 1,
     "ms": 2,
     "tasks/s": 0,
+    "req/s": 0,
     "jobs/s": 0,
     "rows/s": 0,
     "pages/s": 2,

@@ -1,0 +1,245 @@
+"""
+The polling load: a job's status endpoint, as a page polls it, against a
+bare view (/healthz) on the same server, in the same run.
+
+gunicorn serves the app with one sync worker pinned to one core (taskset,
+where it exists); a second process on the other core keeps CONNECTIONS
+keep-alive connections busy for SECONDS on each URL, in turns, and counts
+requests per second and the 95th percentile of their latency. The status
+request is what htmx sends every second: a logged-in session, HX-Request,
+a running email job's box.
+
+One worker-core's requests per second is also how many 1-second pollers it
+sustains. `python -m bench polling` runs only this part.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.processes import BASE_DIR, free_port, wait_until
+
+DATABASE = BASE_DIR / "var" / "bench-polling.sqlite3"
+CONNECTIONS = 8
+SECONDS = 5
+ROUNDS = 3
+
+
+def say(text: str) -> None:
+    print(f"bench: polling: {text}", file=sys.stderr, flush=True)
+
+
+def load(
+    url: str, cookie: str, headers: dict, seconds: float, connections: int
+) -> dict:
+    """Keep `connections` connections busy on `url`; requests/s and p95 ms.
+    Runs in its own process (python -m bench.polling load ...)."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def run():
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        mine = []
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            connection.request("GET", parts.path, headers={"Cookie": cookie, **headers})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                failures[0] += 1
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run) for _ in range(connections)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p95_ms": latencies[int(0.95 * (len(latencies) - 1))] * 1000,
+        "failures": failures[0],
+    }
+
+
+def measure(url: str, cookie: str, headers: dict) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.polling",
+        "load",
+        url,
+        cookie,
+        json.dumps(headers),
+        str(SECONDS),
+        str(CONNECTIONS),
+    ]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        command = ["taskset", "-c", "1", *command]
+    result = subprocess.run(
+        command, cwd=BASE_DIR, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def prepare(env: dict) -> tuple[str, str]:
+    """A user, their session and a running email job; (cookie, status path)."""
+    code = """
+import django; django.setup()
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
+from apps.accounts.models import User
+from apps.notifications.models import OutgoingEmail
+user = User.objects.create_user("poller@example.com", "x-password-1")
+email = OutgoingEmail.objects.create(
+    owner=user, template="welcome", to_address=user.email,
+    from_address="x@example.com", subject="Welcome", body_text="Hi " * 2000,
+    body_html="<p>Hi</p>" * 2000, idempotency_key="poll", status="running",
+    progress=50, stage="Sending", attempts=1, started_at=timezone.now(),
+    lease_expires_at=timezone.now() + timezone.timedelta(days=1),
+)
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print(f"{settings.SESSION_COOKIE_NAME}={session.session_key}")
+print(f"/jobs/notifications.outgoingemail/{email.pk}/status/")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cookie, path = result.stdout.strip().splitlines()[-2:]
+    return cookie, path
+
+
+def rows() -> list[dict]:
+    from bench import report
+
+    for suffix in ("", "-wal", "-shm"):
+        DATABASE.with_name(DATABASE.name + suffix).unlink(missing_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"sqlite:///{DATABASE}",
+        "DEBUG": "False",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECRET_KEY": "bench-polling-" + "x" * 40,
+    }
+    env.pop("REDIS_URL", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+    )
+    cookie, path = prepare(env)
+    gunicorn = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+    ]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        gunicorn = ["taskset", "-c", "0", *gunicorn]
+    server = subprocess.Popen(
+        gunicorn,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        import urllib.request
+
+        def up():
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                return True
+            except OSError:
+                return False
+
+        wait_until(up, timeout=20, message="gunicorn did not start")
+        base = f"http://127.0.0.1:{port}"
+        runs = {"status": [], "bare": []}
+        for _ in range(ROUNDS):  # In turns, so that noise lands on both.
+            runs["status"].append(measure(base + path, cookie, {"HX-Request": "true"}))
+            runs["bare"].append(measure(base + "/healthz", "", {}))
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=20)
+    figures = {
+        side: {
+            "rps": statistics.median(run["rps"] for run in found),
+            "p95_ms": statistics.median(run["p95_ms"] for run in found),
+            "failures": sum(run["failures"] for run in found),
+        }
+        for side, found in runs.items()
+    }
+    assert figures["status"]["failures"] == 0, "the status endpoint answered non-200"
+    say(
+        f"status endpoint {figures['status']['rps']:.0f} requests/s "
+        f"(p95 {figures['status']['p95_ms']:.1f} ms) against /healthz "
+        f"{figures['bare']['rps']:.0f} (p95 {figures['bare']['p95_ms']:.1f} ms): "
+        f"one worker-core sustains about {figures['status']['rps']:.0f} "
+        "pollers asking once a second"
+    )
+    return [
+        report.row(
+            "poll_status_rps_vs_bare_view",
+            {"ours": figures["status"]["rps"], "bare": figures["bare"]["rps"]},
+            "req/s",
+            lower_is_better=False,
+        ),
+        report.row(
+            "poll_status_p95_ms_vs_bare_view",
+            {"ours": figures["status"]["p95_ms"], "bare": figures["bare"]["p95_ms"]},
+            "ms",
+            lower_is_better=True,
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["load"]:
+        url, cookie, headers, seconds, connections = sys.argv[2:7]
+        print(
+            json.dumps(
+                load(url, cookie, json.loads(headers), float(seconds), int(connections))
+            )
+        )
+    else:
+        print(json.dumps(rows()))
