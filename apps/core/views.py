@@ -103,7 +103,14 @@ def _job_model(label: str) -> type[Job]:
 @htmx_login_required
 def job_status(request, label, pk):
     """The live status box of one job; it polls itself until the job is final."""
-    job = _job_model(label).objects.filter(pk=pk, owner=request.user).first()
+    model = _job_model(label)
+    # The long columns (an email's bodies) stay in the database: the box, asked
+    # for every second, shows none of them.
+    job = (
+        model.objects.defer(*selectors.long_columns(model))
+        .filter(pk=pk, owner=request.user)
+        .first()
+    )
     if job is None:
         if _is_htmx(request):
             # 286 tells htmx to stop polling; the box says why.

@@ -1,3 +1,5 @@
+from django.utils.functional import SimpleLazyObject
+
 from apps.notifications import selectors, services
 
 
@@ -14,8 +16,14 @@ def mailbox(request):
 
 
 def notifications(request):
-    """How many notifications the user has not read, for the navigation."""
+    """How many notifications the user has not read, for the navigation.
+
+    Lazy: counted only when a template shows it (a whole page), not for every
+    fragment a page polls (a job's status box, every second).
+    """
     user = getattr(request, "user", None)
     if not (user and user.is_authenticated):
         return {}
-    return {"unread_notifications": selectors.unread_count(user)}
+    return {
+        "unread_notifications": SimpleLazyObject(lambda: selectors.unread_count(user))
+    }
