@@ -26,10 +26,7 @@ class ReplayForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = sorted(
-            (model._meta.label_lower, str(model._meta.verbose_name).capitalize())
-            for model in selectors.job_models()
-        )
+        self.fields["kind"].choices = selectors.job_types()
 
     def clean(self):
         data = super().clean()

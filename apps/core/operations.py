@@ -403,9 +403,7 @@ def last_hour(now=None, *, kind: str = "") -> LastHour:
         for n in range(60)
     }
     types = {
-        pk: TypeHour(
-            model._meta.label_lower, str(model._meta.verbose_name).capitalize()
-        )
+        pk: TypeHour(model._meta.label_lower, selectors.job_type_name(model))
         for pk, model in models.items()
     }
     ended = (

@@ -119,10 +119,7 @@ def operations_chart(request):
 
 
 def _chart_context(request) -> dict:
-    kinds = {
-        model._meta.label_lower: str(model._meta.verbose_name).capitalize()
-        for model in selectors.job_models()
-    }
+    kinds = dict(selectors.job_types())
     kind = request.GET.get("kind", "")
     kind = kind if kind in kinds else ""
     hour = operations.last_hour(kind=kind)

@@ -17,6 +17,20 @@ def job_models() -> list[type[Job]]:
     ]
 
 
+def job_type_name(model: type[Job]) -> str:
+    """A job type as people call it: "Order import"."""
+    return str(model._meta.verbose_name).capitalize()
+
+
+def job_types() -> list[tuple[str, str]]:
+    """(label, name) of every job type, by name, for filters and choices:
+    ("orders.payment", "Payment")."""
+    return sorted(
+        ((model._meta.label_lower, job_type_name(model)) for model in job_models()),
+        key=lambda pair: pair[1],
+    )
+
+
 def job_model(label: str) -> type[Job] | None:
     """The Job model called `label` ("orders.payment"), or None."""
     for model in job_models():

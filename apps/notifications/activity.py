@@ -65,15 +65,6 @@ class ActivityPage:
     older: Cursor | None
 
 
-def job_types() -> list[tuple[str, str]]:
-    """(label, name) of every job type, for the filter: ("orders.payment",
-    "Payment")."""
-    return sorted(
-        (model._meta.label_lower, str(model._meta.verbose_name).capitalize())
-        for model in jobs.job_models()
-    )
-
-
 def activity_of(
     user, *, kind: str = "", state: str = "", before: Cursor | None = None
 ) -> ActivityPage:

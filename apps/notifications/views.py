@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.core import downloads
+from apps.core import selectors as job_selectors
 from apps.core.models import Job
 from apps.core.views import htmx_login_required
 from apps.notifications import activity as activity_selectors
@@ -196,7 +197,7 @@ def activity(request):
     every few seconds (the fragment alone, for htmx)."""
     kind = request.GET.get("kind", "")
     state = request.GET.get("state", "")
-    kinds = dict(activity_selectors.job_types())
+    kinds = dict(job_selectors.job_types())
     if kind not in kinds:
         kind = ""
     if state not in Job.Status.values:

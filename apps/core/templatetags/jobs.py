@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from apps.core import status
+from apps.core import selectors, status
 
 register = template.Library()
 
@@ -63,7 +63,7 @@ def job_label(job) -> str:
 @register.filter
 def verbose_name_of(job) -> str:
     """The job's type as people call it: "Order import"."""
-    return str(job._meta.verbose_name).capitalize()
+    return selectors.job_type_name(type(job))
 
 
 @register.filter
