@@ -24,6 +24,11 @@ class PrivacyHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        if "no-store" in response.get("Cache-Control", ""):
+            # Already never stored (every job status answer): no need to
+            # load the user to find out, so a status poll answered 204
+            # stays a one-query request.
+            return response
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             add_never_cache_headers(response)

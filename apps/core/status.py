@@ -5,6 +5,7 @@ the job views (apps.core.views) and the {% job_status %} tag alike, so a box
 rendered with the page and one fetched by a poll are the same.
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +25,11 @@ SEGMENT_LABELS = {
     "lost": "Worker lost, waiting for another",
 }
 
+
+# A box whose job's row has not changed is still drawn afresh this often, so
+# that its time line (how long the job has waited or run, folded away under
+# "History") moves on; everything else in it changes only with the row.
+REDRAW_SECONDS = 30
 
 # How the event log introduces an attempt, after how the one before it ended.
 AGAIN = {Outcome.RETRY: "Retried", Outcome.INTERRUPTED: "Taken over"}
@@ -50,15 +56,45 @@ class Event:
 def box_context(job: Job) -> dict:
     label = job._meta.label_lower
     attempts = selectors.job_attempts(job)
+    row = selectors.job_row_as_stored(type(job), job.pk, owner_id=job.owner_id)
+    version = box_version(row or ())
     return {
         "job": job,
         "label": label,
-        "poll_url": reverse("core:job_status", args=[label, job.pk]),
+        # The poll says which version of the box the page shows, so that an
+        # unchanged job is answered with nothing to draw (box_unchanged).
+        "poll_url": reverse("core:job_status", args=[label, job.pk]) + f"?v={version}",
         "cancel_url": reverse("core:job_cancel", args=[label, job.pk]),
         "attempts": attempts,
         "strip": strip(job, attempts),
         "events": events(job, attempts),
     }
+
+
+def box_version(row: tuple) -> str:
+    """A short fingerprint of what a box drawn now from this job row shows:
+    the row's columns that say so (its state, progress, stage, counts and
+    attempts all live there, and every change of the job writes the row) and
+    the REDRAW_SECONDS period we are in, shifted by the job's id so that the
+    boxes of many jobs are not all redrawn in the same second."""
+    shift = row[0] % REDRAW_SECONDS if row else 0
+    period = int((timezone.now().timestamp() + shift) // REDRAW_SECONDS)
+    return hashlib.blake2b(repr((row, period)).encode(), digest_size=8).hexdigest()
+
+
+def box_unchanged(model: type[Job], pk, *, owner_id, version: str) -> bool:
+    """Whether a poll from the page showing box `version` of the job can be
+    answered "nothing new" (204) without drawing it: one small query.
+
+    That answer says nothing about the job but that it has not changed, so
+    the owner is taken from the session's user id without loading the user;
+    any answer with content goes through the full login check. A box that
+    changes with the clock alone (a retry counting down, a worker found
+    lost) is always drawn."""
+    if not (owner_id and version):
+        return False
+    row = selectors.job_row_as_stored(model, pk, owner_id=owner_id, steady=True)
+    return row is not None and box_version(row) == version
 
 
 def job_json(job: Job) -> dict:

@@ -2,10 +2,12 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import status
 from apps.notifications import services as mail
 from apps.notifications.models import OutgoingEmail
 from tests.brokers import use_broker
@@ -53,7 +55,7 @@ def test_status_fragment_polls_while_the_job_runs(client, user):
     client.force_login(user)
     url = reverse("core:job_status", args=["notifications.outgoingemail", email.pk])
     html = client.get(url).content.decode()
-    assert f'hx-get="{url}"' in html
+    assert re.search(rf'hx-get="{url}\?v=[0-9a-f]{{16}}"', html)
     assert 'data-status="queued"' in html
 
 
@@ -261,3 +263,89 @@ def test_status_box_says_when_a_worker_was_lost_or_a_retry_waits_for_a_worker(
         "Attempt 1 of 3 failed (outage), waiting for a worker to retry it; it will "
         "start as soon as one is free."
     ) in client.get(status_url(overdue)).content.decode()
+
+
+# Polls of a job that has not changed: answered 204 (htmx leaves the box as
+# it is) from one small query, however often they come.
+
+
+def poll(client, job):
+    """Draw the job's box as its page does, then poll with the version the
+    box carries, as htmx does; the poll's response."""
+    html = client.get(status_url(job)).content.decode()
+    poll_url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    return client.get(poll_url, headers={"HX-Request": "true"})
+
+
+def test_a_poll_of_an_unchanged_job_is_answered_204_with_two_queries(
+    client, user, make_job, django_assert_num_queries
+):
+    client.force_login(user)
+    job = make_job()
+    html = client.get(status_url(job)).content.decode()
+    poll_url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    with django_assert_num_queries(2):  # The session, the job's row.
+        response = client.get(poll_url, headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.content == b""
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_a_poll_after_the_job_changed_draws_the_box_with_a_new_version(
+    client, user, make_job
+):
+    client.force_login(user)
+    job = make_job()
+    html = client.get(status_url(job)).content.decode()
+    first = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    SampleJob.objects.filter(pk=job.pk).update(progress=40, stage="Halfway")
+    response = client.get(first, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Halfway" in html
+    second = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert second != first
+    assert client.get(second, headers={"HX-Request": "true"}).status_code == 204
+
+
+def test_a_box_that_changes_with_the_clock_is_always_drawn(client, user, make_job):
+    client.force_login(user)
+    retrying, running = make_job(), make_job()
+    soon = timezone.now() + timedelta(seconds=30)
+    SampleJob.objects.filter(pk=retrying.pk).update(
+        status="retrying", attempts=1, next_retry_at=soon, error_message="outage"
+    )
+    SampleJob.objects.filter(pk=running.pk).update(
+        status="running", attempts=1, lease_expires_at=timezone.now()
+    )
+    # A retry counts down; a running job whose lease lapsed has lost its worker.
+    assert poll(client, retrying).status_code == 200
+    response = poll(client, running)
+    assert response.status_code == 200
+    assert "stopped answering" in response.content.decode()
+
+
+def test_an_unchanged_box_is_still_redrawn_now_and_then(client, user, make_job):
+    client.force_login(user)
+    job = make_job()
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        html = client.get(status_url(job)).content.decode()
+        url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+        assert client.get(url, headers={"HX-Request": "true"}).status_code == 204
+        traveller.shift(status.REDRAW_SECONDS)
+        assert client.get(url, headers={"HX-Request": "true"}).status_code == 200
+
+
+def test_a_version_is_no_key_to_another_users_job(client, user, make_job):
+    job = make_job()
+    client.force_login(user)
+    html = client.get(status_url(job)).content.decode()
+    url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    client.force_login(UserFactory())
+    response = client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 286  # Drawn in full: "no longer exists".
+    assert b"no longer exists" in response.content
+    client.logout()
+    response = client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response["HX-Redirect"].startswith(reverse("accounts:login"))

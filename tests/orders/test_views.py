@@ -128,7 +128,7 @@ def test_paying_shows_the_payment_live_on_the_order_page(
     assert payment.card_last4 == "0119"
     page = client.get(response["Location"]).content.decode()
     status_url = reverse("core:job_status", args=["orders.payment", payment.pk])
-    assert f'hx-get="{status_url}"' in page
+    assert f'hx-get="{status_url}?v=' in page
     assert "Payment processing" in page
 
 
