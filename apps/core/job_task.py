@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import nullcontext
 
-from celery import Task, shared_task
+from celery import Task, shared_task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.core import cancel, logs, selectors, services
@@ -62,11 +62,6 @@ class JobTask(Task):
     give_up: Callable[..., None]
 
     def run_job(self, job_id: int) -> None:
-        # Every log line of the attempt names the job (apps.core.logs).
-        with logs.job_context(self.model._meta.label_lower, job_id):
-            self._run_job(job_id)
-
-    def _run_job(self, job_id: int) -> None:
         job = self.model.objects.filter(pk=job_id).first()
         if job is None:
             logger.info("%s %s is gone: nothing to do", self.model.__name__, job_id)
@@ -205,3 +200,19 @@ def job_task(
         )(run)
 
     return decorator
+
+
+# Every log line of a job's task names the job (apps.core.logs), Celery's own
+# included: from before the task starts to after its "succeeded in" or
+# "raised" line, which Celery writes once the task's code has returned.
+
+
+@signals.task_prerun.connect
+def _log_lines_name_the_job(sender=None, args=(), **kwargs) -> None:
+    if isinstance(sender, JobTask) and args:
+        logs.current_job.set((sender.model._meta.label_lower, args[0]))
+
+
+@signals.task_postrun.connect
+def _log_lines_name_no_job(sender=None, **kwargs) -> None:
+    logs.current_job.set(None)

@@ -7,13 +7,13 @@ JSON object (python-json-logger), ready for a log pipeline to index.
 - The request id is the X-Request-ID header of the request when a proxy in
   front set a sane one, a fresh one otherwise; the response carries it back
   (RequestIdMiddleware), so a user's report and a log line can be matched.
-- The job is set by the job task base (apps.core.job_task) while it runs.
+- The job is set by the job task base (apps.core.job_task) while its task
+  runs, from Celery's task_prerun signal to its task_postrun.
 """
 
 import logging
 import re
 import uuid
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 from celery import current_task
@@ -39,15 +39,6 @@ def request_started(environ=None, **kwargs) -> None:
 def request_finished(**kwargs) -> None:
     """Forget it once the response is sent (after Django's own 4xx/5xx line)."""
     request_id.set("")
-
-
-@contextmanager
-def job_context(label: str, job_id: int):
-    token = current_job.set((label, job_id))
-    try:
-        yield
-    finally:
-        current_job.reset(token)
 
 
 class ContextFilter(logging.Filter):

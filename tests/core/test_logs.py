@@ -90,5 +90,17 @@ def test_a_task_line_carries_the_task_and_the_job(start_worker):
         "notifications.outgoingemail",
         email.pk,
     )
+    # Celery's own line for the task names the job too.
+    (done,) = [
+        line
+        for line in lines
+        if line["logger"] == "celery.app.trace"
+        and line.get("task_id") == email.task_id
+        and " succeeded in " in line["message"]
+    ]
+    assert (done["job_type"], done["job_id"]) == (
+        "notifications.outgoingemail",
+        email.pk,
+    )
     # The worker's own lines are JSON too.
     assert any(line["message"].endswith(" ready.") for line in lines)
