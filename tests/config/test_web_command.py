@@ -175,3 +175,40 @@ def test_flower_command_asks_for_its_password(image_dir, redis_server, tmp_path)
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             assert response.status == 200
             assert b"Flower" in response.read()
+
+
+def test_web_command_writes_json_access_lines_with_the_request_id(
+    image_dir, django_db_setup, redis_server, tmp_path
+):
+    # LOG_FORMAT=json, as deploy/k8s sets it: gunicorn's lines are JSON too
+    # (gunicorn.conf.py), its access line with the id the response carries.
+    port = free_port()
+    command = with_option(SERVICES["web"]["command"], "--bind", f"127.0.0.1:{port}")
+    env = container_env(image_dir, redis_url=redis_server.url, LOG_FORMAT="json")
+    log = tmp_path / "gunicorn.log"
+    with started(command, cwd=image_dir, env=env, log=log) as server:
+        wait_until(
+            lambda: server.running() and listening(port),
+            timeout=20,
+            message=f"gunicorn did not listen; its output is in {log}",
+        )
+        status, headers, _ = get(f"http://127.0.0.1:{port}/no-such-page/")
+
+        def access_line():
+            lines = [
+                json.loads(text)
+                for text in log.read_text().splitlines()
+                if text.startswith("{")
+            ]
+            found = [line for line in lines if line["logger"] == "gunicorn.access"]
+            return found[0] if found else None
+
+        line = wait_until(access_line, timeout=10, message=log.read_text())
+    assert status == 404
+    assert line["request_id"] == headers["X-Request-ID"]
+    assert (line["method"], line["path"], line["status"]) == (
+        "GET",
+        "/no-such-page/",
+        404,
+    )
+    assert isinstance(line["duration_ms"], int)

@@ -1,0 +1,33 @@
+"""
+gunicorn reads this file from the directory it starts in (the project root,
+/app in the image), whichever command starts it: docker-compose.yml,
+deploy/k8s, deploy/systemd. Their command lines set the workers and the
+timeouts; this file only makes gunicorn's own lines, the access line of
+every request included, follow LOG_FORMAT as the app's lines do.
+"""
+
+import os
+
+from apps.core import logs
+
+if os.environ.get("LOG_FORMAT") == "json":
+    # One JSON object a line; an access line carries the request's id, method,
+    # path, status and duration as fields (apps.core.logs.AccessLogFields).
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"access": {"()": "apps.core.logs.AccessLogFields"}},
+        "formatters": {"json": logs.JSON_FORMATTER},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["access"],
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "loggers": {
+            name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
+    }
