@@ -371,12 +371,25 @@ class TypeHour:
     wait_p95: float | None = None
     wait_max: float | None = None
 
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.retried + self.failed
+
 
 @dataclass
 class LastHour:
     minutes: list[Minute]
     peak: int
     types: list[TypeHour]
+
+    @property
+    def active_types(self) -> list[TypeHour]:
+        """The types that ended an attempt in the hour: the table's rows."""
+        return [type_ for type_ in self.types if type_.total]
+
+    @property
+    def idle_types(self) -> list[TypeHour]:
+        return [type_ for type_ in self.types if not type_.total]
 
 
 OUTCOME_COLUMN = {

@@ -157,6 +157,15 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   if (document.hidden) event.preventDefault();
 });
 
+// A [data-tick-all="name"] box ticks, or clears, every box of its form with
+// that name (the operations page's failed jobs).
+document.addEventListener("change", (event) => {
+  const all = event.target.closest?.("input[data-tick-all]");
+  if (!all) return;
+  const boxes = all.form.querySelectorAll(`input[type="checkbox"][name="${all.dataset.tickAll}"]`);
+  for (const box of boxes) box.checked = all.checked;
+});
+
 // A form marked [data-confirm] asks first: its text is the question.
 document.addEventListener(
   "submit",

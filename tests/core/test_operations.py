@@ -370,6 +370,10 @@ def test_the_last_hour_counts_attempts_per_minute_and_queue_waits(
     page = staff_client.get(reverse("core:operations_chart")).content.decode()
     assert "3 succeeded, 0 retried, 0 failed" in page
     assert "7.50 s" in page
+    # The table has a row for each type that did something, names the rest.
+    assert '<td data-label="Job type">Outgoing email</td>' in page
+    assert '<td data-label="Job type">Payment</td>' not in page
+    assert "Nothing ended in the last hour for Announcement," in page
 
     clock.shift(timedelta(minutes=61))
     assert operations.last_hour().peak == 0

@@ -28,10 +28,14 @@ def test_a_failed_job_appears_by_itself_and_is_retried(
     page.evaluate("window.loadedOnce = true")
 
     with worker_paused():  # Created here, not sent by the worker.
-        email = notifications.email_queue(
-            owner=UserFactory(), template="welcome", context={}
-        )
-    OutgoingEmail.objects.filter(pk=email.pk).update(
+        emails = [
+            notifications.email_queue(
+                owner=UserFactory(), template="welcome", context={}
+            )
+            for _ in range(2)
+        ]
+    email = emails[0]
+    OutgoingEmail.objects.filter(pk__in=[e.pk for e in emails]).update(
         status="failed",
         attempts=5,
         error_message="The mail server refused the email (550).",
@@ -40,11 +44,15 @@ def test_a_failed_job_appears_by_itself_and_is_retried(
 
     expect(failed).to_contain_text("refused the email (550)", timeout=WORKER_TIMEOUT)
     screenshot("operations")
-    failed.get_by_role("checkbox").check()
+    expect(failed.get_by_role("checkbox", name="Tick every failed job")).to_be_visible()
+    expect(failed.locator("tbody tr")).to_have_count(2)
+    failed.get_by_role("checkbox", name="Tick every failed job").check()
+    for box in failed.locator("tbody").get_by_role("checkbox").all():
+        expect(box).to_be_checked()
     page.once("dialog", lambda dialog: dialog.accept())
     failed.get_by_role("button", name="Retry ticked").click()
 
-    expect(page.get_by_text("Retried 1 job.")).to_be_visible()
+    expect(page.get_by_text("Retried 2 jobs.")).to_be_visible()
     expect(failed).to_contain_text("None.", timeout=WORKER_TIMEOUT)
     expect(page.locator("#ops-jobs")).to_contain_text(f"{staff.email} retried")
     email.refresh_from_db()
