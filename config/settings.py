@@ -131,6 +131,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Accounts
 
 AUTH_USER_MODEL = "accounts.User"
+# Django's database sessions, read with less overhead (apps/core/sessions.py).
+SESSION_ENGINE = "apps.core.sessions"
 # django-axes first: it refuses a login from a locked-out account or address
 # before the password is even checked.
 AUTHENTICATION_BACKENDS = [

@@ -1,3 +1,5 @@
+import functools
+
 from celery import Task
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
@@ -92,6 +94,18 @@ def job_row_as_stored(model: type[Job], pk, *, owner_id, steady=False) -> tuple 
     query and converting the values with the ORM costs ten times what
     running it does (bench/polling.py measures the difference it makes).
     """
+    params = [pk, owner_id]
+    if steady:
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        params += [Job.Status.RETRYING, Job.Status.RUNNING, now]
+    with connection.cursor() as cursor:
+        cursor.execute(_row_statement(model, steady, connection.vendor), params)
+        return cursor.fetchone()
+
+
+@functools.cache
+def _row_statement(model: type[Job], steady: bool, vendor: str) -> str:
+    """job_row_as_stored's SQL, written once per job type (and database)."""
     quote = connection.ops.quote_name
     column = {field.name: quote(field.column) for field in model._meta.concrete_fields}
     # Names from the model, quoted; values only as parameters.
@@ -100,18 +114,13 @@ def job_row_as_stored(model: type[Job], pk, *, owner_id, steady=False) -> tuple 
         f" FROM {quote(model._meta.db_table)}"
         f" WHERE {column['id']} = %s AND {column['owner']} = %s"
     )
-    params = [pk, owner_id]
     if steady:
         status, lease = column["status"], column["lease_expires_at"]
         sql += (
             f" AND {status} <> %s AND NOT ({status} = %s"
             f" AND ({lease} IS NULL OR {lease} < %s))"
         )
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        params += [Job.Status.RETRYING, Job.Status.RUNNING, now]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    return sql
 
 
 # Renewed every few seconds while a job runs, and never shown as such: the
