@@ -11,8 +11,11 @@ import os
 from apps.core import logs
 
 if os.environ.get("LOG_FORMAT") == "json":
-    # One JSON object a line; an access line carries the request's id, method,
-    # path, status and duration as fields (apps.core.logs.AccessLogFields).
+    # One JSON object a line, on standard output (where a container's logs
+    # are read), at the app's LOG_LEVEL: this replaces the destinations and
+    # level of --access-logfile, --error-logfile and --log-level. An access
+    # line carries the request's id, method, path, status and duration as
+    # fields (apps.core.logs.AccessLogFields).
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
@@ -27,7 +30,15 @@ if os.environ.get("LOG_FORMAT") == "json":
             }
         },
         "loggers": {
-            name: {"handlers": ["console"], "level": "INFO", "propagate": False}
-            for name in ("gunicorn.error", "gunicorn.access")
+            "gunicorn.error": {
+                "handlers": ["console"],
+                "level": os.environ.get("LOG_LEVEL", "INFO"),
+                "propagate": False,
+            },
+            "gunicorn.access": {
+                "handlers": ["console"],
+                "level": "INFO",
+                "propagate": False,
+            },
         },
     }

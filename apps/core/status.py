@@ -7,8 +7,10 @@ rendered with the page and one fetched by a poll are the same.
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
@@ -56,8 +58,7 @@ class Event:
 def box_context(job: Job) -> dict:
     label = job._meta.label_lower
     attempts = selectors.job_attempts(job)
-    row = selectors.job_row_as_stored(type(job), job.pk, owner_id=job.owner_id)
-    version = box_version(row or ())
+    version = box_version(job)
     return {
         "job": job,
         "label": label,
@@ -71,18 +72,23 @@ def box_context(job: Job) -> dict:
     }
 
 
-def box_version(row: tuple) -> str:
-    """A short fingerprint of what a box drawn now from this job row shows:
-    the row's columns that say so (its state, progress, stage, counts and
-    attempts all live there, and every change of the job writes the row) and
-    the REDRAW_SECONDS period we are in, shifted by the job's id so that the
-    boxes of many jobs are not all redrawn in the same second."""
-    shift = row[0] % REDRAW_SECONDS if row else 0
-    period = int((timezone.now().timestamp() + shift) // REDRAW_SECONDS)
-    return hashlib.blake2b(repr((row, period)).encode(), digest_size=8).hexdigest()
+def box_version(job: Job) -> str:
+    """A short fingerprint of the box drawn from `job` as it is in memory:
+    of its columns that say what the box shows (its state, progress, stage,
+    counts and attempts all live in the row, and every change of the job
+    writes it), of whether its worker is lost, and of the REDRAW_SECONDS
+    period we are in, shifted by the job's id so that the boxes of many jobs
+    are not all redrawn in the same second.
+
+    Made from the instance the box is drawn from, not from a fresh read: a
+    box drawn from a row that changed since it was loaded then carries an
+    old fingerprint, and the next poll draws it again."""
+    columns = selectors.box_columns(type(job))
+    values = [field.get_prep_value(getattr(job, field.attname)) for field in columns]
+    return _fingerprint(job.pk, columns, values, job.worker_lost)
 
 
-def box_unchanged(model: type[Job], pk, *, owner_id, version: str) -> bool:
+def box_unchanged(model: type[Job], pk: int, *, owner_id, version: str) -> bool:
     """Whether a poll from the page showing box `version` of the job can be
     answered "nothing new" (204) without drawing it: one small query.
 
@@ -91,10 +97,52 @@ def box_unchanged(model: type[Job], pk, *, owner_id, version: str) -> bool:
     any answer with content goes through the full login check. A box that
     changes with the clock alone (a retry counting down, a worker found
     lost) is always drawn."""
-    if not (owner_id and version):
+    if not (owner_id and version) or pk > LARGEST_ID:
         return False
     row = selectors.job_row_as_stored(model, pk, owner_id=owner_id, steady=True)
-    return row is not None and box_version(row) == version
+    if row is None:
+        return False
+    columns = selectors.box_columns(model)
+    # A steady row's worker is not lost: the query leaves lapsed leases out.
+    return _fingerprint(pk, columns, row, False) == version
+
+
+# The largest id a database column holds (SQLite refuses a bigger number).
+LARGEST_ID = 2**63 - 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _fingerprint(pk: int, columns, values, worker_lost: bool) -> str:
+    row = tuple(
+        _comparable(field, value) for field, value in zip(columns, values, strict=True)
+    )
+    period = int((timezone.now().timestamp() + pk % REDRAW_SECONDS) // REDRAW_SECONDS)
+    text = repr((row, worker_lost, period)).encode()
+    return hashlib.blake2b(text, digest_size=8).hexdigest()
+
+
+def _comparable(field, value):
+    """A column's value in one form, whether it comes from a model instance
+    or straight from the database driver (which hands SQLite's datetimes,
+    dates, decimals and booleans over as text or numbers): datetimes as
+    microseconds since 1970, dates as ISO text, decimals as normalised text,
+    booleans as 0 or 1. A form this
+    misses only makes the two differ, and the box is drawn again."""
+    if value is None:
+        return None
+    if isinstance(field, models.DateTimeField):
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:  # SQLite's: stored in UTC (USE_TZ).
+            value = value.replace(tzinfo=UTC)
+        return (value - EPOCH) // timedelta(microseconds=1)
+    if isinstance(field, models.DateField):
+        return value if isinstance(value, str) else value.isoformat()
+    if isinstance(field, models.DecimalField):
+        return str(Decimal(str(value)).normalize())
+    if isinstance(field, models.BooleanField):
+        return int(value)
+    return value
 
 
 def job_json(job: Job) -> dict:

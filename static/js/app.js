@@ -158,12 +158,25 @@ document.addEventListener("htmx:beforeRequest", (event) => {
 });
 
 // A [data-tick-all="name"] box ticks, or clears, every box of its form with
-// that name (the operations page's failed jobs).
+// that name (the operations page's failed jobs), and shows whether they all
+// are ticked, also after a refresh has brought new rows (unticked).
+const tickBoxes = (all) => [...all.form.querySelectorAll(`input[type="checkbox"][name="${all.dataset.tickAll}"]`)];
+const showTickAll = (all) => {
+  const boxes = tickBoxes(all);
+  all.checked = boxes.length > 0 && boxes.every((box) => box.checked);
+};
 document.addEventListener("change", (event) => {
-  const all = event.target.closest?.("input[data-tick-all]");
-  if (!all) return;
-  const boxes = all.form.querySelectorAll(`input[type="checkbox"][name="${all.dataset.tickAll}"]`);
-  for (const box of boxes) box.checked = all.checked;
+  const form = event.target.form;
+  if (!form || event.target.type !== "checkbox") return;
+  if (event.target.matches("[data-tick-all]")) {
+    for (const box of tickBoxes(event.target)) box.checked = event.target.checked;
+    return;
+  }
+  const all = form.querySelector(`input[data-tick-all="${event.target.name}"]`);
+  if (all) showTickAll(all);
+});
+document.addEventListener("htmx:afterSwap", () => {
+  for (const all of document.querySelectorAll("input[data-tick-all]")) showTickAll(all);
 });
 
 // A form marked [data-confirm] asks first: its text is the question.

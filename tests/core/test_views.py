@@ -1,5 +1,7 @@
 import re
-from datetime import timedelta
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -362,3 +364,84 @@ def test_a_version_is_no_key_to_another_users_job(client, user, make_job):
     response = client.get(url, headers={"HX-Request": "true"})
     assert response.status_code == 204
     assert response["HX-Redirect"].startswith(reverse("accounts:login"))
+
+
+# What a box is drawn from and what a poll reads must give one fingerprint for
+# one row, whatever its columns hold (SQLite hands the driver text for dates,
+# datetimes and decimals; PostgreSQL objects).
+
+
+def report_of(owner):
+    from apps.reports.models import Report
+
+    return Report.objects.create(
+        owner=owner,
+        kind=Report.Kind.choices[0][0],
+        start=date(2026, 1, 1),
+        end=date(2026, 1, 31),
+        expires_at=timezone.now(),
+    )
+
+
+def payment_of(owner):
+    from apps.orders.models import Order, Payment
+
+    order = Order.objects.create(
+        owner=owner, total=Decimal("28.90"), checkout_token=uuid.uuid4()
+    )
+    return Payment.objects.create(
+        owner=owner,
+        order=order,
+        amount=Decimal("28.90"),
+        card_token="tok",
+        idempotency_key=uuid.uuid4().hex,
+        started_at=timezone.now(),
+    )
+
+
+@pytest.mark.parametrize("make", [report_of, payment_of], ids=["report", "payment"])
+def test_a_box_and_a_poll_of_the_same_row_agree(user, make):
+    job = make(user)
+    job = type(job).objects.get(pk=job.pk)  # As a page loads it.
+    version = status.box_version(job)
+    assert status.box_unchanged(type(job), job.pk, owner_id=user.pk, version=version)
+
+
+def test_a_box_drawn_from_a_row_that_changed_since_is_drawn_again(
+    client, user, make_job
+):
+    client.force_login(user)
+    job = make_job()
+    stale = SampleJob.objects.get(pk=job.pk)  # The page's view loaded it...
+    SampleJob.objects.filter(pk=job.pk).update(progress=70, stage="Seventy")
+    context = status.box_context(stale)  # ...and its template draws it now.
+    response = client.get(context["poll_url"], headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "Seventy" in response.content.decode()
+
+
+def test_a_worker_found_again_clears_the_warning_at_the_next_poll(
+    client, user, make_job
+):
+    client.force_login(user)
+    job = make_job()
+    SampleJob.objects.filter(pk=job.pk).update(
+        status="running", attempts=1, lease_expires_at=timezone.now()
+    )
+    response = poll(client, job)
+    assert "stopped answering" in response.content.decode()
+    url = re.search(r'hx-get="([^"]+)"', response.content.decode()).group(1)
+    # A slow worker's heartbeat renews the lease: nothing else changes.
+    SampleJob.objects.filter(pk=job.pk).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=15)
+    )
+    response = client.get(url.replace("&amp;", "&"), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "stopped answering" not in response.content.decode()
+
+
+def test_a_poll_for_an_id_too_big_for_the_database_is_not_an_error(client, user):
+    client.force_login(user)
+    url = reverse("core:job_status", args=["jobkit.samplejob", 2**63])
+    response = client.get(f"{url}?v=0123456789abcdef", headers={"HX-Request": "true"})
+    assert response.status_code == 286

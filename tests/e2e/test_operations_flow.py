@@ -47,8 +47,15 @@ def test_a_failed_job_appears_by_itself_and_is_retried(
     expect(failed.get_by_role("checkbox", name="Tick every failed job")).to_be_visible()
     expect(failed.locator("tbody tr")).to_have_count(2)
     failed.get_by_role("checkbox", name="Tick every failed job").check()
-    for box in failed.locator("tbody").get_by_role("checkbox").all():
+    boxes = failed.locator("tbody").get_by_role("checkbox")
+    for box in boxes.all():
         expect(box).to_be_checked()
+    boxes.first.uncheck()  # The tick-all box follows.
+    expect(
+        failed.get_by_role("checkbox", name="Tick every failed job")
+    ).not_to_be_checked()
+    boxes.first.check()
+    expect(failed.get_by_role("checkbox", name="Tick every failed job")).to_be_checked()
     page.once("dialog", lambda dialog: dialog.accept())
     failed.get_by_role("button", name="Retry ticked").click()
 
