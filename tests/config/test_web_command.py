@@ -8,6 +8,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -42,17 +43,13 @@ def with_option(command: list[str], name: str, value: str) -> list[str]:
     return [*command[: index + 1], value, *command[index + 2 :]]
 
 
-@pytest.fixture(scope="module")
-def web(image_dir, django_db_setup, redis_server, tmp_path_factory):
-    """The web service's gunicorn command, on a free port of 127.0.0.1.
-
-    It only reads the test database (readiness), so the migrated database of
-    the session is enough.
-    """
+@contextmanager
+def web_command(image_dir, redis_url: str, log, **variables):
+    """The web service's gunicorn command, on a free port of 127.0.0.1, in the
+    compose environment (plus `variables`), until the block ends."""
     port = free_port()
     command = with_option(SERVICES["web"]["command"], "--bind", f"127.0.0.1:{port}")
-    env = container_env(image_dir, redis_url=redis_server.url)
-    log = tmp_path_factory.mktemp("web") / "gunicorn.log"
+    env = container_env(image_dir, redis_url=redis_url, **variables)
     with started(command, cwd=image_dir, env=env, log=log) as server:
         wait_until(
             lambda: server.running() and listening(port),
@@ -60,6 +57,16 @@ def web(image_dir, django_db_setup, redis_server, tmp_path_factory):
             message=f"gunicorn did not listen; its output is in {log}",
         )
         server.port, server.url = port, f"http://127.0.0.1:{port}"
+        yield server
+
+
+@pytest.fixture(scope="module")
+def web(image_dir, django_db_setup, redis_server, tmp_path_factory):
+    """The web command, shared by the tests below. It only reads the test
+    database (readiness), so the migrated database of the session is enough.
+    """
+    log = tmp_path_factory.mktemp("web") / "gunicorn.log"
+    with web_command(image_dir, redis_server.url, log) as server:
         yield server
 
 
@@ -182,17 +189,9 @@ def test_web_command_writes_json_access_lines_with_the_request_id(
 ):
     # LOG_FORMAT=json, as deploy/k8s sets it: gunicorn's lines are JSON too
     # (gunicorn.conf.py), its access line with the id the response carries.
-    port = free_port()
-    command = with_option(SERVICES["web"]["command"], "--bind", f"127.0.0.1:{port}")
-    env = container_env(image_dir, redis_url=redis_server.url, LOG_FORMAT="json")
     log = tmp_path / "gunicorn.log"
-    with started(command, cwd=image_dir, env=env, log=log) as server:
-        wait_until(
-            lambda: server.running() and listening(port),
-            timeout=20,
-            message=f"gunicorn did not listen; its output is in {log}",
-        )
-        status, headers, _ = get(f"http://127.0.0.1:{port}/no-such-page/")
+    with web_command(image_dir, redis_server.url, log, LOG_FORMAT="json") as server:
+        status, headers, _ = get(f"{server.url}/no-such-page/")
 
         def access_line():
             lines = [
