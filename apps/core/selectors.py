@@ -128,13 +128,14 @@ def _row_statement(model: type[Job], steady: bool, vendor: str) -> str:
 UNSHOWN_COLUMNS = {"heartbeat_at", "lease_expires_at"}
 
 
-def box_columns(model) -> list[models.Field]:
+@functools.cache
+def box_columns(model) -> tuple[models.Field, ...]:
     """The columns that say whether a job's status box has changed: every
     concrete one but the long ones and the lease's, in the model's order."""
     left_out = set(long_columns(model)) | UNSHOWN_COLUMNS
-    return [
+    return tuple(
         field for field in model._meta.concrete_fields if field.name not in left_out
-    ]
+    )
 
 
 def long_columns(model) -> list[str]:

@@ -207,4 +207,6 @@ def _session_user_id(request):
 
 
 def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    # From META: request.headers builds a dict of every header, and a status
+    # poll asks this once a second.
+    return request.META.get("HTTP_HX_REQUEST") == "true"
