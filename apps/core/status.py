@@ -126,8 +126,8 @@ def _comparable(field, value):
     or straight from the database driver (which hands SQLite's datetimes,
     dates, decimals and booleans over as text or numbers): datetimes as
     microseconds since 1970, dates as ISO text, decimals as normalised text,
-    booleans as 0 or 1. A form this
-    misses only makes the two differ, and the box is drawn again."""
+    booleans as 0 or 1. A form this misses only makes the two differ, and
+    the box is drawn again."""
     if value is None:
         return None
     if isinstance(field, models.DateTimeField):
