@@ -122,16 +122,20 @@ def longest_unresumable(queue: str) -> int:
     return max(limits)
 
 
+# The gunicorn options every way of deploying must give as compose does.
+GUNICORN_FLAGS = (
+    "--workers",
+    "--worker-class",
+    "--threads",
+    "--timeout",
+    "--graceful-timeout",
+)
+
+
 def test_web_runs_composes_command_with_health_and_readiness_probes():
     web = container(deployments()["jobs-demo-web"])
     compose_command = compose_file()["services"]["web"]["command"]
-    for flag in (
-        "--workers",
-        "--worker-class",
-        "--threads",
-        "--timeout",
-        "--graceful-timeout",
-    ):
+    for flag in GUNICORN_FLAGS:
         assert option(web["command"], flag) == option(compose_command, flag), flag
     (config_map,) = [d for d in documents("config.yaml") if d["kind"] == "ConfigMap"]
     hosts = config_map["data"]["ALLOWED_HOSTS"].split(",")
@@ -244,13 +248,7 @@ def test_systemd_runs_what_compose_runs():
     web = (SYSTEMD / "jobs-demo-web.service").read_text()
     worker = (SYSTEMD / "jobs-demo-worker@.service").read_text()
     compose_web = compose_file()["services"]["web"]["command"]
-    for flag in (
-        "--workers",
-        "--worker-class",
-        "--threads",
-        "--timeout",
-        "--graceful-timeout",
-    ):
+    for flag in GUNICORN_FLAGS:
         assert f"{flag} {option(compose_web, flag)}" in web, flag
     assert "--queues=%i" in worker
     from apps.reports.models import Report

@@ -8,6 +8,7 @@ from apps.accounts import signups
 from apps.accounts.models import SignupRequest
 from apps.notifications.models import OutgoingEmail
 from tests.factories import PASSWORD
+from tests.processes import wait_until
 
 
 def welcome_email_queued(address: str) -> OutgoingEmail:
@@ -18,6 +19,20 @@ def welcome_email_queued(address: str) -> OutgoingEmail:
     )
     signups.user_signup_complete(signup_id=signup.pk, base_url="http://testserver/")
     return OutgoingEmail.objects.get(to_address=address)
+
+
+def wait_until_sending(worker, smtp, welcome: OutgoingEmail) -> None:
+    """Wait until `worker` is connected to `smtp` (whose greeting is held) to
+    send `welcome`: a worker killed now has sent nothing."""
+    wait_until(
+        lambda: (
+            smtp.connections == 1
+            and OutgoingEmail.objects.filter(pk=welcome.pk, status="running").exists()
+        ),
+        timeout=15,
+        interval=0.02,
+        message=f"the worker did not connect to send:\n{worker.output()}",
+    )
 
 
 def sent_messages(mail_dir):

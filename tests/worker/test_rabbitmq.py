@@ -19,7 +19,11 @@ from apps.notifications.models import OutgoingEmail
 from tests.brokers import RabbitMQVhost, rabbitmq_reachable, use_broker
 from tests.processes import wait_until
 from tests.smtp import SMTPServer
-from tests.worker.emails import sent_messages, welcome_email_queued
+from tests.worker.emails import (
+    sent_messages,
+    wait_until_sending,
+    welcome_email_queued,
+)
 
 pytestmark = [
     pytest.mark.worker,
@@ -52,17 +56,7 @@ def test_a_killed_workers_task_comes_back_at_once_and_runs_once(
             broker_url=on_rabbitmq.url, EMAIL_URL=smtp.url, concurrency=1
         )
         welcome = welcome_email_queued("rabbit-kill@example.com")
-        wait_until(
-            lambda: (
-                smtp.connections == 1
-                and OutgoingEmail.objects.filter(
-                    pk=welcome.pk, status="running"
-                ).exists()
-            ),
-            timeout=15,
-            interval=0.02,
-            message=f"the worker did not start sending:\n{first.output()}",
-        )
+        wait_until_sending(first, smtp, welcome)
         first.kill()
         smtp.delay = 0
         started = time.monotonic()

@@ -21,12 +21,11 @@ from kombu import Connection
 from apps.core import selectors
 from apps.core.models import Job
 from apps.core.sweeper import RETRY_WAITING_FOR_WORKER, WORKER_LOST
-from apps.notifications.models import OutgoingEmail
 from apps.orders import services
 from apps.orders.models import Order, OrderImport, OrderLine, Payment
 from tests.processes import CeleryWorker, wait_until
 from tests.smtp import SMTPServer
-from tests.worker.emails import welcome_email_queued
+from tests.worker.emails import wait_until_sending, welcome_email_queued
 from tests.worker.imports import import_started
 from tests.worker.payments import (
     FAILS_TWICE,
@@ -221,17 +220,7 @@ def test_worker_killed_mid_send_delivers_the_welcome_email_once(
     with SMTPServer(delay=5) as smtp:
         first = start_worker(EMAIL_URL=smtp.url, concurrency=1)
         welcome = welcome_email_queued("kill@example.com")
-        wait_until(
-            lambda: (
-                smtp.connections == 1
-                and OutgoingEmail.objects.filter(
-                    pk=welcome.pk, status="running"
-                ).exists()
-            ),
-            timeout=15,
-            interval=0.02,
-            message=f"the worker did not connect to send:\n{first.output()}",
-        )
+        wait_until_sending(first, smtp, welcome)
         first.kill()
         recovery = Recovery(welcome)
         smtp.delay = 0
