@@ -65,13 +65,25 @@ def make_thumbnails(source: Path, folder: Path, stem: str) -> list[Thumbnail]:
     extension = "webp" if picture.mode == "RGBA" else "jpg"
     made = []
     for size in SIZES:
-        # Bicubic, not Lanczos: after the reduced decode the remaining
-        # shrink is small; measured against a Lanczos of the full-size
-        # decode, the two filters come out the same, and bicubic costs two
-        # thirds as much.
-        picture.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        picture.thumbnail((size, size), _resampling(picture, size), reducing_gap=2.0)
         made.append(_write(picture, size, folder / f"{stem}-{size}.{extension}"))
     return made
+
+
+def _resampling(picture: Image.Image, size: int) -> Image.Resampling:
+    """The filter for shrinking `picture` to `size`: the cheapest that looks
+    the same as a Lanczos of the full-size decode.
+
+    Below a 2x shrink (the step from a reduced JPEG decode to the largest
+    size always is) a bilinear filter's result and a bicubic's cannot be
+    told apart, and bilinear costs two thirds as much. Above it, bicubic
+    keeps the fine detail that bilinear blurs; it costs two thirds of a
+    Lanczos for the same look. `make bench` reports how far ours is from
+    the Lanczos thumbnails.
+    """
+    if max(picture.size) < 2 * size:
+        return Image.Resampling.BILINEAR
+    return Image.Resampling.BICUBIC
 
 
 @contextmanager
@@ -138,7 +150,11 @@ def _write(picture: Image.Image, size: int, path: Path) -> Thumbnail:
         if picture.mode == "RGBA":
             picture.save(temporary, "WEBP", quality=QUALITY, method=4)
         else:
-            picture.save(temporary, "JPEG", quality=QUALITY, optimize=True)
+            # Optimised Huffman tables make a file 6% smaller for a second
+            # pass over it: nearly free on the small sizes, a third of the
+            # resize's cost on the largest, which only a zoomed view loads.
+            optimize = size != SIZES[0]
+            picture.save(temporary, "JPEG", quality=QUALITY, optimize=optimize)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -1,10 +1,11 @@
 """Images made for the upload tests: photos with EXIF, and bad files."""
 
 import io
+import random
 import struct
 import zlib
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageDraw
 
 ORIENTATION, GPS_INFO, USER_COMMENT = 0x0112, 0x8825, 0x9286
 
@@ -23,6 +24,27 @@ def photo(width=800, height=600, *, orientation=1, gps=True, fmt="JPEG") -> byte
     if fmt == "JPEG":
         options |= {"comment": b"shot at home", "xmp": b"<x:xmpmeta>secret</x:xmpmeta>"}
     image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def detailed_photo(width=2400, height=1800) -> bytes:
+    """A JPEG with smooth gradients, hard-edged discs and thin lines: a
+    resampling filter that aliases or blurs shows in it."""
+    rng = random.Random(7)
+    ramp = Image.linear_gradient("L").resize((width, height))
+    turned = ramp.transpose(Image.Transpose.ROTATE_90).resize((width, height))
+    image = Image.merge("RGB", (ramp, turned, ramp.point(lambda v: 255 - v)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(60):
+        x, y, r = rng.randrange(width), rng.randrange(height), rng.randrange(10, 300)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    for _ in range(200):
+        x, y = rng.randrange(width), rng.randrange(height)
+        end = (x + rng.randrange(-200, 200), y + rng.randrange(-200, 200))
+        draw.line((x, y, *end), fill=(255, 255, 255), width=2)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
     return out.getvalue()
 
 

@@ -4,11 +4,12 @@ image bytes: bad files of every kind, EXIF rotation, no metadata kept."""
 import io
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from apps.uploads import checks, thumbnails
 from tests.uploads.images import (
     GPS_INFO,
+    detailed_photo,
     gif,
     photo,
     png_header_only,
@@ -132,6 +133,30 @@ def test_three_sizes_are_made_on_the_long_edge(tmp_path):
             assert image.format == "JPEG"
             assert image.size == (thumbnail.width, thumbnail.height)
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_each_size_looks_like_a_lanczos_of_the_full_picture(tmp_path):
+    # The worker's cheaper filters (after a reduced decode) against what
+    # the tutorials do: a Lanczos from the full-size decode, encoded alike.
+    # Ours measure 1.5, 1.8 and 2.2 of 255; nearest-neighbour would measure
+    # 2.4, 5.2 and 8.5 (the thin lines alias worst in the smallest size).
+    bounds = {1280: 2.0, 480: 2.5, 160: 2.5}
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(detailed_photo())
+
+    made = make(source, tmp_path)
+
+    with Image.open(source) as full:
+        full.load()
+        for thumbnail in made:
+            reference = full.copy()
+            reference.thumbnail((thumbnail.size,) * 2, Image.Resampling.LANCZOS)
+            encoded = io.BytesIO()
+            reference.save(encoded, "JPEG", quality=thumbnails.QUALITY)
+            with Image.open(thumbnail.path) as ours, Image.open(encoded) as theirs:
+                difference = ImageChops.difference(ours, theirs)
+            mean = sum(ImageStat.Stat(difference).mean) / 3  # Of 255.
+            assert mean < bounds[thumbnail.size], (thumbnail.size, mean)
 
 
 def test_exif_rotation_is_applied_and_no_metadata_survives(tmp_path):
