@@ -4,7 +4,7 @@ Thumbnails (apps.uploads.thumbnails) against the tutorial loop, on the same
 
 - ours: make_thumbnails, as the worker runs it: the JPEG decoded at a reduced
   scale (`draft`), EXIF orientation applied, metadata dropped, the three
-  sizes cascaded (bilinear for the step from the reduced decode, bicubic
+  sizes cascaded (Hamming for the step from the reduced decode, bicubic
   below), each a fresh JPEG.
 - naive: what tutorials show: open the image, then per size `copy()` and
   `thumbnail(size, LANCZOS)` from the full decode, saved in the same format

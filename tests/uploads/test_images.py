@@ -138,9 +138,10 @@ def test_three_sizes_are_made_on_the_long_edge(tmp_path):
 def test_each_size_looks_like_a_lanczos_of_the_full_picture(tmp_path):
     # The worker's cheaper filters (after a reduced decode) against what
     # the tutorials do: a Lanczos from the full-size decode, encoded alike.
-    # Ours measure 1.5, 1.8 and 2.2 of 255; nearest-neighbour would measure
-    # 2.4, 5.2 and 8.5 (the thin lines alias worst in the smallest size).
-    bounds = {1280: 2.0, 480: 2.5, 160: 2.5}
+    # Ours measure 1.3, 1.7 and 2.2 of 255; nearest-neighbour would measure
+    # 2.4, 5.2 and 8.5 (the thin lines alias worst in the smallest size),
+    # and a bilinear 1280 (its blur fades the lines) 1.5.
+    bounds = {1280: 1.45, 480: 2.5, 160: 2.5}
     source = tmp_path / "photo.jpg"
     source.write_bytes(detailed_photo())
 
