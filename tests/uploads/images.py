@@ -27,9 +27,10 @@ def photo(width=800, height=600, *, orientation=1, gps=True, fmt="JPEG") -> byte
     return out.getvalue()
 
 
-def detailed_photo(width=2400, height=1800) -> bytes:
-    """A JPEG with smooth gradients, hard-edged discs and thin lines: a
-    resampling filter that aliases or blurs shows in it."""
+def detailed_photo(width=4000, height=3000) -> bytes:
+    """A JPEG with smooth gradients, hard-edged discs, thin lines, and
+    patches of 2-pixel checks and 3-pixel stripes: a resampling filter that
+    blurs or aliases shows in it."""
     rng = random.Random(7)
     ramp = Image.linear_gradient("L").resize((width, height))
     turned = ramp.transpose(Image.Transpose.ROTATE_90).resize((width, height))
@@ -43,6 +44,15 @@ def detailed_photo(width=2400, height=1800) -> bytes:
         x, y = rng.randrange(width), rng.randrange(height)
         end = (x + rng.randrange(-200, 200), y + rng.randrange(-200, 200))
         draw.line((x, y, *end), fill=(255, 255, 255), width=2)
+    patch = (width // 5, height // 5)
+    on, off = b"\xff\xff\x00\x00", b"\x00\x00\xff\xff"
+    rows = (on * (patch[0] // 4)) * 2 + (off * (patch[0] // 4)) * 2
+    checks = Image.frombytes("L", patch, rows * (patch[1] // 4))
+    stripes = Image.frombytes(
+        "L", patch, (b"\xff" * 3 + b"\x00" * 3) * (patch[0] * patch[1] // 6)
+    )
+    image.paste(checks.convert("RGB"), (0, 0))
+    image.paste(stripes.convert("RGB"), (width - patch[0], height - patch[1]))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()

@@ -4,7 +4,7 @@ image bytes: bad files of every kind, EXIF rotation, no metadata kept."""
 import io
 
 import pytest
-from PIL import Image, ImageChops, ImageCms, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageStat, JpegImagePlugin
 
 from apps.uploads import checks, thumbnails
 from tests.uploads.images import (
@@ -136,14 +136,14 @@ def test_three_sizes_are_made_on_the_long_edge(tmp_path):
 
 
 def test_each_size_looks_like_a_lanczos_of_the_full_picture(tmp_path):
-    # The worker's cheaper filters (after a reduced decode) against what
+    # The worker's way (a reduced decode, then bicubic steps) against what
     # the tutorials do: a Lanczos from the full-size decode, encoded alike.
-    # Ours measure 1.3, 1.7 and 2.2 of 255; nearest-neighbour would measure
-    # 2.4, 5.2 and 8.5 (the thin lines alias worst in the smallest size),
-    # and a bilinear 1280 (its blur fades the lines) 1.5.
-    bounds = {1280: 1.45, 480: 2.5, 160: 2.5}
+    # Ours measure 1.1, 1.1 and 1.7 of 255. A narrower filter would measure
+    # more: Hamming's for the first step aliases the checks (2.0 at 1280),
+    # bilinear steps blur (1.7 at 480, 3.0 at 160), nearest-neighbour 8 to 12.
+    bounds = {1280: 1.5, 480: 1.4, 160: 2.2}
     source = tmp_path / "photo.jpg"
-    source.write_bytes(detailed_photo())
+    source.write_bytes(detailed_photo(4000, 3000))
 
     made = make(source, tmp_path)
 
@@ -158,6 +158,31 @@ def test_each_size_looks_like_a_lanczos_of_the_full_picture(tmp_path):
                 difference = ImageChops.difference(ours, theirs)
             mean = sum(ImageStat.Stat(difference).mean) / 3  # Of 255.
             assert mean < bounds[thumbnail.size], (thumbnail.size, mean)
+
+
+def test_a_jpeg_is_decoded_at_the_smallest_scale_covering_its_long_edge(
+    tmp_path, monkeypatch
+):
+    decoded = {}  # The size each JPEG is decoded at, by image.
+    load = JpegImagePlugin.JpegImageFile.load
+
+    def load_and_tell(image):
+        decoded.setdefault(id(image), image.size)  # Later calls do nothing.
+        return load(image)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", load_and_tell)
+    for width, height in ((4000, 3000), (5000, 2500), (2500, 5000), (1000, 800)):
+        source = tmp_path / f"{width}x{height}.jpg"
+        source.write_bytes(photo(width, height))
+        make(source, tmp_path)
+    # A quarter would be under 1280 pixels; a panorama is reduced as much as
+    # a 4:3 photo (asking for a 1280-pixel square would decode it whole).
+    assert list(decoded.values()) == [
+        (2000, 1500),
+        (2500, 1250),
+        (1250, 2500),
+        (1000, 800),
+    ]
 
 
 def test_exif_rotation_is_applied_and_no_metadata_survives(tmp_path):
