@@ -20,7 +20,9 @@ loaded (the thumbnailing's own; a worker has Django and Celery loaded too,
 70 MB more on both sides).
 Quality: the mean absolute difference, per channel on the 0-255 scale,
 between our 1280-pixel thumbnail and the naive one, averaged over the images
-(near 0 means they look the same).
+(near 0 means they look the same), and on a chart of thin lines, checks and
+stripes (tests.uploads.images.detailed_photo), where a filter that blurs or
+aliases shows.
 
 `python -m bench.thumbnails` prints the rows as JSON; `python -m bench`
 includes them, and `python -m bench thumbnails` runs only this part.
@@ -40,6 +42,7 @@ IMAGES = 6
 # Each way runs this many times, alternating, in a fresh process each time:
 # a shared machine's speed drifts by a fifth from one second to the next.
 ROUNDS = 5
+RUNS = ("ours", "naive")
 WIDTH, HEIGHT = 4000, 3000
 
 
@@ -90,32 +93,41 @@ def sources() -> list[Path]:
     return paths
 
 
-def run(way: str) -> dict:
+def thumbnails_of(way: str, source: Path, out: Path, stem: str) -> list[Path]:
+    """The thumbnails of `source` made `way` ("ours" or "naive"), largest
+    first, as out/<stem>-<size>.jpg."""
     from PIL import Image
 
     from apps.uploads import thumbnails
+
+    if way == "ours":
+        return [t.path for t in thumbnails.make_thumbnails(source, out, stem)]
+    paths = [out / f"{stem}-{size}.jpg" for size in thumbnails.SIZES]
+    with Image.open(source) as image:
+        image.load()
+        for size, path in zip(thumbnails.SIZES, paths, strict=True):
+            thumbnail = image.copy()
+            thumbnail.thumbnail((size, size), Image.Resampling.LANCZOS)
+            thumbnail.save(path, "JPEG", quality=thumbnails.QUALITY)
+    return paths
+
+
+def run(way: str) -> dict:
+    # Loaded before the baseline is taken: the work measured is the
+    # thumbnailing, not the imports.
+    from apps.uploads import thumbnails  # noqa: F401
 
     out = FOLDER / way
     out.mkdir(exist_ok=True)
     images = sources()
     Path("/proc/self/clear_refs").write_text("5")
-    start_mb = _status_kb("VmRSS") / 1024  # Python, Django and Pillow loaded.
+    start_mb = _status_kb("VmRSS") / 1024  # Python and Pillow loaded.
     started = time.perf_counter()
     written = 0
     by_kind = {"photo": 0.0, "detail": 0.0}
     for number, source in enumerate(images):
         image_started = time.perf_counter()
-        if way == "ours":
-            made = thumbnails.make_thumbnails(source, out, str(number))
-            paths = [thumbnail.path for thumbnail in made]
-        else:
-            paths = [out / f"{number}-{size}.jpg" for size in thumbnails.SIZES]
-            with Image.open(source) as image:
-                image.load()
-                for size, path in zip(thumbnails.SIZES, paths, strict=True):
-                    thumbnail = image.copy()
-                    thumbnail.thumbnail((size, size), Image.Resampling.LANCZOS)
-                    thumbnail.save(path, "JPEG", quality=thumbnails.QUALITY)
+        paths = thumbnails_of(way, source, out, str(number))
         written += sum(path.stat().st_size for path in paths)
         kind = "photo" if number % 2 == 0 else "detail"
         by_kind[kind] += time.perf_counter() - image_started
@@ -129,25 +141,41 @@ def run(way: str) -> dict:
 
 
 def mean_absolute_difference() -> dict:
-    """By kind of image ("photo", "detail") and over all of them."""
-    from PIL import Image, ImageChops, ImageStat
+    """Between our 1280-pixel thumbnails and the naive ones: by kind of
+    image ("photo", "detail"), over all of them, and on a chart of thin
+    lines, 2-pixel checks and 3-pixel stripes ("chart"), where a filter that
+    blurs or aliases shows (the photo-like images are too smooth to tell)."""
+    from tests.uploads.images import detailed_photo
 
     differences = {"photo": [], "detail": []}
     for number in range(IMAGES):
-        with (
-            Image.open(FOLDER / "ours" / f"{number}-1280.jpg") as ours,
-            Image.open(FOLDER / "naive" / f"{number}-1280.jpg") as naive,
-        ):
-            if ours.size != naive.size:
-                naive = naive.resize(ours.size)
-            diff = ImageChops.difference(ours.convert("RGB"), naive.convert("RGB"))
-            kind = "photo" if number % 2 == 0 else "detail"
-            differences[kind].append(sum(ImageStat.Stat(diff).mean) / 3)
+        kind = "photo" if number % 2 == 0 else "detail"
+        differences[kind].append(
+            _difference(
+                FOLDER / "ours" / f"{number}-1280.jpg",
+                FOLDER / "naive" / f"{number}-1280.jpg",
+            )
+        )
     every = differences["photo"] + differences["detail"]
+    chart = FOLDER / "chart.jpg"
+    chart.write_bytes(detailed_photo(WIDTH, HEIGHT))
+    made = {way: thumbnails_of(way, chart, FOLDER / way, "chart") for way in RUNS}
     return {
         "all": sum(every) / len(every),
         **{kind: sum(values) / len(values) for kind, values in differences.items()},
+        "chart": _difference(made["ours"][0], made["naive"][0]),
     }
+
+
+def _difference(one: Path, other: Path) -> float:
+    """The mean absolute difference of two pictures, per channel, of 255."""
+    from PIL import Image, ImageChops, ImageStat
+
+    with Image.open(one) as first, Image.open(other) as second:
+        if first.size != second.size:
+            second = second.resize(first.size)
+        diff = ImageChops.difference(first.convert("RGB"), second.convert("RGB"))
+        return sum(ImageStat.Stat(diff).mean) / 3
 
 
 def measure(way: str) -> dict:
@@ -168,10 +196,10 @@ def rows() -> list[dict]:
         print(f"bench: thumbnails: {text}", file=sys.stderr, flush=True)
 
     sources()
-    runs = {"ours": [], "naive": []}
+    runs = {way: [] for way in RUNS}
     for number in range(ROUNDS):
         # Each way first in turn, so neither always follows the other.
-        for way in ("ours", "naive") if number % 2 == 0 else ("naive", "ours"):
+        for way in RUNS if number % 2 == 0 else reversed(RUNS):
             runs[way].append(measure(way))
     ours, naive = (
         {key: statistics.median(run[key] for run in results) for key in results[0]}
@@ -195,7 +223,8 @@ def rows() -> list[dict]:
     # Not a ratio row: how far our pixels are from the slow path's.
     say(
         f"mean absolute difference of the 1280-px thumbnails: {mad['all']:.2f} "
-        f"of 255 (photo-like {mad['photo']:.2f}, noise {mad['detail']:.2f})"
+        f"of 255 (photo-like {mad['photo']:.2f}, noise {mad['detail']:.2f}; "
+        f"a chart of thin lines, checks and stripes {mad['chart']:.2f})"
     )
     return [
         report.row(
