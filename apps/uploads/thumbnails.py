@@ -1,9 +1,10 @@
 """Thumbnails of an uploaded image, made by a worker from one decode.
 
 - Reduced decoding: a JPEG is decoded at the smallest of its built-in scales
-  (1/2, 1/4, 1/8) that still covers the largest thumbnail (`draft`), and
-  every resize shrinks by whole factors first (`reducing_gap`): a
-  12-megapixel photo never exists in memory at full size.
+  (1/2, 1/4, 1/8) whose long edge still covers the largest thumbnail
+  (`draft`), and a resize by 4x or more shrinks by a whole factor first
+  (`reducing_gap`): a 12-megapixel JPEG never exists in memory at full
+  size.
 - Orientation: the EXIF orientation is applied to the pixels, colours in
   another profile than sRGB are converted to sRGB, and then no metadata at
   all is kept (EXIF and its GPS position, XMP, comments, ICC).
