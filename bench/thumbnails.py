@@ -53,6 +53,11 @@ def _status_kb(field: str) -> int:
     return 0
 
 
+def kind_of(number: int) -> str:
+    """Which kind test image `number` is: "photo" (photo-like) or "detail"."""
+    return "photo" if number % 2 == 0 else "detail"
+
+
 def sources() -> list[Path]:
     """The test images, made on first use."""
     from PIL import Image, ImageDraw, ImageFilter
@@ -65,7 +70,7 @@ def sources() -> list[Path]:
         if path.exists():
             continue
         rng = random.Random(number)
-        if number % 2 == 0:  # Photo-like.
+        if kind_of(number) == "photo":
             image = Image.linear_gradient("L").resize((WIDTH, HEIGHT))
             image = Image.merge(
                 "RGB",
@@ -129,8 +134,7 @@ def run(way: str) -> dict:
         image_started = time.perf_counter()
         paths = thumbnails_of(way, source, out, str(number))
         written += sum(path.stat().st_size for path in paths)
-        kind = "photo" if number % 2 == 0 else "detail"
-        by_kind[kind] += time.perf_counter() - image_started
+        by_kind[kind_of(number)] += time.perf_counter() - image_started
     return {
         "seconds": time.perf_counter() - started,
         **{f"{kind}_seconds": seconds for kind, seconds in by_kind.items()},
@@ -149,8 +153,7 @@ def mean_absolute_difference() -> dict:
 
     differences = {"photo": [], "detail": []}
     for number in range(IMAGES):
-        kind = "photo" if number % 2 == 0 else "detail"
-        differences[kind].append(
+        differences[kind_of(number)].append(
             _difference(
                 FOLDER / "ours" / f"{number}-1280.jpg",
                 FOLDER / "naive" / f"{number}-1280.jpg",
@@ -158,7 +161,8 @@ def mean_absolute_difference() -> dict:
         )
     every = differences["photo"] + differences["detail"]
     chart = FOLDER / "chart.jpg"
-    chart.write_bytes(detailed_photo(WIDTH, HEIGHT))
+    if not chart.exists():
+        chart.write_bytes(detailed_photo(WIDTH, HEIGHT))
     made = {way: thumbnails_of(way, chart, FOLDER / way, "chart") for way in RUNS}
     return {
         "all": sum(every) / len(every),
