@@ -137,8 +137,11 @@ session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
 session[HASH_SESSION_KEY] = user.get_session_auth_hash()
 session.create()
 print(f"{settings.SESSION_COOKIE_NAME}={session.session_key}")
+from django.test import RequestFactory
 from apps.core.status import box_context
-print(box_context(email)["poll_url"])
+page = RequestFactory().get("/")
+page.COOKIES[settings.SESSION_COOKIE_NAME] = session.session_key
+print(box_context(email, page)["poll_url"])
 """
     result = subprocess.run(
         [sys.executable, "-c", code],

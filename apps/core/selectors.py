@@ -84,9 +84,10 @@ def job_attempts(job: Job) -> list[JobAttempt]:
     )
 
 
-def job_row_as_stored(model: type[Job], pk, *, owner_id, steady=False) -> tuple | None:
-    """One job of `owner_id`'s, its short columns (see box_columns) as the
-    database driver returns them, or None if there is no such job. With
+def job_row_as_stored(model: type[Job], pk, *, steady=False) -> tuple | None:
+    """One job's short columns (see box_columns) as the database driver
+    returns them, or None if there is no such job; whose job it is, the
+    caller checks (status.box_unchanged does, with the version). With
     `steady`, also None while what its box shows changes with the clock
     alone: a retry counting down, a running job whose lease has lapsed.
 
@@ -94,7 +95,7 @@ def job_row_as_stored(model: type[Job], pk, *, owner_id, steady=False) -> tuple 
     query and converting the values with the ORM costs ten times what
     running it does (bench/polling.py measures the difference it makes).
     """
-    params = [pk, owner_id]
+    params = [pk]
     if steady:
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         params += [Job.Status.RETRYING, Job.Status.RUNNING, now]
@@ -112,7 +113,7 @@ def _row_statement(model: type[Job], steady: bool, vendor: str) -> str:
     sql = (
         f"SELECT {', '.join(quote(field.column) for field in box_columns(model))}"  # noqa: S608
         f" FROM {quote(model._meta.db_table)}"
-        f" WHERE {column['id']} = %s AND {column['owner']} = %s"
+        f" WHERE {column['id']} = %s"
     )
     if steady:
         status, lease = column["status"], column["lease_expires_at"]

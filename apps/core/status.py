@@ -5,14 +5,15 @@ the job views (apps.core.views) and the {% job_status %} tag alike, so a box
 rendered with the page and one fetched by a poll are the same.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from apps.core import selectors
 from apps.core.models import Job, JobAttempt
@@ -55,10 +56,11 @@ class Event:
     kind: str = ""  # "error", "done" or "": how the log marks it.
 
 
-def box_context(job: Job) -> dict:
+def box_context(job: Job, request) -> dict:
+    """The context of the job's box on the page `request` asked for."""
     label = job._meta.label_lower
     attempts = selectors.job_attempts(job)
-    version = box_version(job)
+    version = box_version(job, session_cookie(request))
     return {
         "job": job,
         "label": label,
@@ -72,39 +74,56 @@ def box_context(job: Job) -> dict:
     }
 
 
-def box_version(job: Job) -> str:
-    """A short fingerprint of the box drawn from `job` as it is in memory:
-    of its columns that say what the box shows (its state, progress, stage,
-    counts and attempts all live in the row, and every change of the job
-    writes it), of whether its worker is lost, and of the REDRAW_SECONDS
-    period we are in, shifted by the job's id so that the boxes of many jobs
-    are not all redrawn in the same second.
+def session_cookie(request) -> str:
+    """The session cookie `request` came with: "" without one (or without a
+    request, as a box drawn outside a page is)."""
+    if request is None:
+        return ""
+    return request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+
+
+def box_version(job: Job, session: str) -> str:
+    """A short fingerprint of the box drawn from `job` as it is in memory, for
+    the browser holding session cookie `session`: of the job's columns that
+    say what the box shows (its state, progress, stage, counts and attempts
+    all live in the row, and every change of the job writes it), of whether
+    its worker is lost, and of the REDRAW_SECONDS period we are in, shifted
+    by the job's id so that the boxes of many jobs are not all redrawn in the
+    same second.
+
+    Keyed with the SECRET_KEY and the session cookie, so that only the
+    browser the box was drawn for can present it (box_unchanged).
 
     Made from the instance the box is drawn from, not from a fresh read: a
     box drawn from a row that changed since it was loaded then carries an
     old fingerprint, and the next poll draws it again."""
     columns = selectors.box_columns(type(job))
     values = [field.get_prep_value(getattr(job, field.attname)) for field in columns]
-    return _fingerprint(job.pk, columns, values, job.worker_lost)
+    return _fingerprint(job.pk, columns, values, job.worker_lost, session)
 
 
-def box_unchanged(model: type[Job], pk: int, *, owner_id, version: str) -> bool:
+def box_unchanged(model: type[Job], pk: int, *, session: str, version: str) -> bool:
     """Whether a poll from the page showing box `version` of the job can be
-    answered "nothing new" (204) without drawing it: one small query.
+    answered "nothing new" (204) without drawing it: one small query, of the
+    job's row, and none of the session or the user.
 
-    That answer says nothing about the job but that it has not changed, so
-    the owner is taken from the session's user id without loading the user;
-    any answer with content goes through the full login check. A box that
-    changes with the clock alone (a retry counting down, a worker found
-    lost) is always drawn."""
-    if not (owner_id and version) or pk > LARGEST_ID:
+    The version stands in for the login check. It was made for this session
+    cookie by a page that passed the check, so a poll that presents it with
+    the same cookie, within the REDRAW_SECONDS it lasts, comes from that
+    page; another user's browser, a logged-out one (its cookie is gone) or a
+    made-up version gets the full answer, which checks the login and the
+    owner. And the answer says nothing about the job but that it has not
+    changed. A box that changes with the clock alone (a retry counting down,
+    a worker found lost) is always drawn."""
+    if not (session and version) or pk > LARGEST_ID:
         return False
-    row = selectors.job_row_as_stored(model, pk, owner_id=owner_id, steady=True)
+    row = selectors.job_row_as_stored(model, pk, steady=True)
     if row is None:
         return False
     columns = selectors.box_columns(model)
     # A steady row's worker is not lost: the query leaves lapsed leases out.
-    return _fingerprint(pk, columns, row, False) == version
+    fingerprint = _fingerprint(pk, columns, row, False, session)
+    return constant_time_compare(fingerprint, version)
 
 
 # The largest id a database column holds (SQLite refuses a bigger number).
@@ -112,13 +131,13 @@ LARGEST_ID = 2**63 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _fingerprint(pk: int, columns, values, worker_lost: bool) -> str:
+def _fingerprint(pk: int, columns, values, worker_lost: bool, session: str) -> str:
     row = tuple(
         _comparable(field, value) for field, value in zip(columns, values, strict=True)
     )
     period = int((timezone.now().timestamp() + pk % REDRAW_SECONDS) // REDRAW_SECONDS)
-    text = repr((row, worker_lost, period)).encode()
-    return hashlib.blake2b(text, digest_size=8).hexdigest()
+    text = repr((row, worker_lost, period, session))
+    return salted_hmac(__name__, text, algorithm="sha256").hexdigest()[:16]
 
 
 def _comparable(field, value):

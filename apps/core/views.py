@@ -5,9 +5,7 @@ from urllib.parse import urlencode, urlsplit
 from celery import current_app
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
@@ -118,7 +116,7 @@ def job_status(request, label, pk):
     if _is_htmx(request) and status.box_unchanged(
         model,
         pk,
-        owner_id=_session_user_id(request),
+        session=status.session_cookie(request),
         version=request.GET.get("v", ""),
     ):
         return HttpResponse(status=204)
@@ -139,9 +137,8 @@ def _job_status_box(request, model, pk):
             # 286 tells htmx to stop polling; the box says why.
             return render(request, "core/_job_gone.html", status=286)
         raise Http404
-    return render(
-        request, job.status_template, {**status.box_context(job), "polled": True}
-    )
+    context = {**status.box_context(job, request), "polled": True}
+    return render(request, job.status_template, context)
 
 
 @require_POST
@@ -151,7 +148,7 @@ def job_cancel(request, label, pk):
     job = get_object_or_404(_job_model(label), pk=pk, owner=request.user)
     cancelled = cancel.job_cancel(job)
     if _is_htmx(request):
-        context = {**status.box_context(job), "polled": True}
+        context = {**status.box_context(job, request), "polled": True}
         if not cancelled:
             context["notice"] = "It can no longer be cancelled."
         return render(request, job.status_template, context)
@@ -195,15 +192,6 @@ def job_list_status(request, label):
             status=286 if all_final else 200,
         )
     return JsonResponse({"jobs": [status.job_json(job) for job in jobs]})
-
-
-def _session_user_id(request):
-    """The id of the user the session was logged in as, without loading the
-    user (and so without checking that the login still holds): None if none."""
-    try:
-        return get_user_model()._meta.pk.to_python(request.session[SESSION_KEY])
-    except (KeyError, ValidationError):
-        return None
 
 
 def _is_htmx(request) -> bool:

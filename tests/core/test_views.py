@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.db import OperationalError, connection
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -292,14 +292,14 @@ def poll(client, job):
     return client.get(poll_url, headers={"HX-Request": "true"})
 
 
-def test_a_poll_of_an_unchanged_job_is_answered_204_with_two_queries(
+def test_a_poll_of_an_unchanged_job_is_answered_204_with_one_query(
     client, user, make_job, django_assert_num_queries
 ):
     client.force_login(user)
     job = make_job()
     html = client.get(status_url(job)).content.decode()
     poll_url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
-    with django_assert_num_queries(2):  # The session, the job's row.
+    with django_assert_num_queries(1):  # The job's row; not the session.
         response = client.get(poll_url, headers={"HX-Request": "true"})
     assert response.status_code == 204
     assert response.content == b""
@@ -366,6 +366,34 @@ def test_a_version_is_no_key_to_another_users_job(client, user, make_job):
     assert response["HX-Redirect"].startswith(reverse("accounts:login"))
 
 
+def test_a_version_is_no_key_in_another_browser_of_the_same_user(
+    client, user, make_job
+):
+    job = make_job()
+    client.force_login(user)
+    html = client.get(status_url(job)).content.decode()
+    url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    other_browser = Client()
+    other_browser.force_login(user)
+    response = other_browser.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200  # Drawn in full, after the login check.
+    assert client.get(url, headers={"HX-Request": "true"}).status_code == 204
+
+
+def test_a_made_up_version_is_answered_in_full(client, user, make_job):
+    job = make_job()
+    client.force_login(user)
+    html = client.get(status_url(job)).content.decode()
+    url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    version = url.rsplit("v=", 1)[1]
+    for forged in ("0" * len(version), version[:-1], version + "0", "x"):
+        response = client.get(
+            url.replace(f"v={version}", f"v={forged}"),
+            headers={"HX-Request": "true"},
+        )
+        assert response.status_code == 200
+
+
 # What a box is drawn from and what a poll reads must give one fingerprint for
 # one row, whatever its columns hold (SQLite hands the driver text for dates,
 # datetimes and decimals; PostgreSQL objects).
@@ -403,8 +431,10 @@ def payment_of(owner):
 def test_a_box_and_a_poll_of_the_same_row_agree(user, make):
     job = make(user)
     job = type(job).objects.get(pk=job.pk)  # As a page loads it.
-    version = status.box_version(job)
-    assert status.box_unchanged(type(job), job.pk, owner_id=user.pk, version=version)
+    version = status.box_version(job, "a-session-key")
+    assert status.box_unchanged(
+        type(job), job.pk, session="a-session-key", version=version
+    )
 
 
 def test_a_box_drawn_from_a_row_that_changed_since_is_drawn_again(
@@ -414,7 +444,10 @@ def test_a_box_drawn_from_a_row_that_changed_since_is_drawn_again(
     job = make_job()
     stale = SampleJob.objects.get(pk=job.pk)  # The page's view loaded it...
     SampleJob.objects.filter(pk=job.pk).update(progress=70, stage="Seventy")
-    context = status.box_context(stale)  # ...and its template draws it now.
+    page = RequestFactory().get("/")
+    # The browser's cookies, its session's included.
+    page.COOKIES = {name: morsel.value for name, morsel in client.cookies.items()}
+    context = status.box_context(stale, page)  # ...and its template draws it.
     response = client.get(context["poll_url"], headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert "Seventy" in response.content.decode()

@@ -25,7 +25,7 @@ def job_status(context, job, **extra):
     added to the box's context (a page may pass a bound form, for one)."""
     return render_to_string(
         job.status_template,
-        {**status.box_context(job), **extra},
+        {**status.box_context(job, context.get("request")), **extra},
         request=context.get("request"),
     )
 
