@@ -2,10 +2,11 @@
 Django's database sessions, read with one SQL statement written out rather
 than built by the ORM.
 
-Nearly every request reads its session, a job's status poll included, and
-for a lookup this small, building the query and the model instance costs
-several times what the database takes to answer (bench/polling.py measures
-the difference). Writing, expiry and clearing stay Django's own.
+Nearly every request reads its session (a job's status poll that finds
+nothing new is the exception: apps.core.status.box_unchanged), and for a
+lookup this small, building the query and the model instance costs several
+times what the database takes to answer. Writing, expiry and clearing stay
+Django's own.
 """
 
 from django.contrib.sessions.backends import db

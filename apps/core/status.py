@@ -5,6 +5,7 @@ the job views (apps.core.views) and the {% job_status %} tag alike, so a box
 rendered with the page and one fetched by a poll are the same.
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -83,23 +84,28 @@ def session_cookie(request) -> str:
 
 
 def box_version(job: Job, session: str) -> str:
-    """A short fingerprint of the box drawn from `job` as it is in memory, for
-    the browser holding session cookie `session`: of the job's columns that
-    say what the box shows (its state, progress, stage, counts and attempts
-    all live in the row, and every change of the job writes it), of whether
-    its worker is lost, and of the REDRAW_SECONDS period we are in, shifted
-    by the job's id so that the boxes of many jobs are not all redrawn in the
-    same second.
+    """The version of the box drawn from `job` for the browser holding
+    session cookie `session`, in two halves (box_unchanged reads both):
 
-    Keyed with the SECRET_KEY and the session cookie, so that only the
-    browser the box was drawn for can present it (box_unchanged).
+    - who may present it: a tag keyed with the SECRET_KEY over the job, the
+      session cookie and the REDRAW_SECONDS period we are in;
+    - what the box shows: a fingerprint of the job's columns that say it
+      (its state, progress, stage, counts and attempts all live in the row,
+      and every change of the job writes it), of whether its worker is lost,
+      and of the same period, so that the box is drawn afresh now and then.
+      The period is shifted by the job's id, so that the boxes of many jobs
+      are not all redrawn in the same second.
 
     Made from the instance the box is drawn from, not from a fresh read: a
     box drawn from a row that changed since it was loaded then carries an
     old fingerprint, and the next poll draws it again."""
-    columns = selectors.box_columns(type(job))
+    model = type(job)
+    columns = selectors.box_columns(model)
     values = [field.get_prep_value(getattr(job, field.attname)) for field in columns]
-    return _fingerprint(job.pk, columns, values, job.worker_lost, session)
+    period = _period(job.pk)
+    return _tag(model, job.pk, session, period) + _fingerprint(
+        columns, values, job.worker_lost, period
+    )
 
 
 def box_unchanged(model: type[Job], pk: int, *, session: str, version: str) -> bool:
@@ -107,37 +113,56 @@ def box_unchanged(model: type[Job], pk: int, *, session: str, version: str) -> b
     answered "nothing new" (204) without drawing it: one small query, of the
     job's row, and none of the session or the user.
 
-    The version stands in for the login check. It was made for this session
-    cookie by a page that passed the check, so a poll that presents it with
-    the same cookie, within the REDRAW_SECONDS it lasts, comes from that
-    page; another user's browser, a logged-out one (its cookie is gone) or a
-    made-up version gets the full answer, which checks the login and the
-    owner. And the answer says nothing about the job but that it has not
-    changed. A box that changes with the clock alone (a retry counting down,
-    a worker found lost) is always drawn."""
-    if not (session and version) or pk > LARGEST_ID:
+    The version's tag stands in for the login check. It was made for this
+    session cookie by a page that passed the check, so a poll that presents
+    it with the same cookie, within the REDRAW_SECONDS it lasts, comes from
+    that page. Any other poll is refused before the database is asked (so
+    that how long it takes says nothing) and gets the full answer, which
+    checks the login and the owner: another user's browser, a logged-out
+    one (its cookie is gone), a made-up version. A session ended on the
+    server while its browser kept the cookie goes on being told "nothing
+    new" until the period ends. The answer says nothing about the job but
+    that it has not changed.
+
+    A box that changes with the clock alone (a retry counting down, a worker
+    found lost) is always drawn."""
+    if not session or pk > LARGEST_ID:
+        return False
+    period = _period(pk)
+    tag, fingerprint = version[:TAG_LENGTH], version[TAG_LENGTH:]
+    if not constant_time_compare(tag, _tag(model, pk, session, period)):
         return False
     row = selectors.job_row_as_stored(model, pk, steady=True)
     if row is None:
         return False
     columns = selectors.box_columns(model)
     # A steady row's worker is not lost: the query leaves lapsed leases out.
-    fingerprint = _fingerprint(pk, columns, row, False, session)
-    return constant_time_compare(fingerprint, version)
+    return fingerprint == _fingerprint(columns, row, False, period)
 
 
 # The largest id a database column holds (SQLite refuses a bigger number).
 LARGEST_ID = 2**63 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Hex digits of the version's tag: 64 bits, guessed online within 30 s.
+TAG_LENGTH = 16
 
 
-def _fingerprint(pk: int, columns, values, worker_lost: bool, session: str) -> str:
+def _period(pk: int) -> int:
+    """Which REDRAW_SECONDS period it is for the job with id `pk`."""
+    return int((timezone.now().timestamp() + pk % REDRAW_SECONDS) // REDRAW_SECONDS)
+
+
+def _tag(model: type[Job], pk: int, session: str, period: int) -> str:
+    text = repr((model._meta.label_lower, pk, session, period))
+    return salted_hmac(__name__, text, algorithm="sha256").hexdigest()[:TAG_LENGTH]
+
+
+def _fingerprint(columns, values, worker_lost: bool, period: int) -> str:
     row = tuple(
         _comparable(field, value) for field, value in zip(columns, values, strict=True)
     )
-    period = int((timezone.now().timestamp() + pk % REDRAW_SECONDS) // REDRAW_SECONDS)
-    text = repr((row, worker_lost, period, session))
-    return salted_hmac(__name__, text, algorithm="sha256").hexdigest()[:16]
+    text = repr((row, worker_lost, period)).encode()
+    return hashlib.blake2b(text, digest_size=8).hexdigest()
 
 
 def _comparable(field, value):

@@ -72,7 +72,8 @@ def _broker_ready() -> bool:
 
 # The job endpoints below serve every job type, addressed by its model's label
 # ("orders.payment"), and only to the job's owner: anyone else, and any id
-# that does not exist, gets 404.
+# that does not exist, gets 404 (a poll from htmx gets 286, which stops it,
+# and a box that says the job is gone).
 
 MAX_LIST_IDS = 100
 

@@ -70,7 +70,7 @@ def test_status_fragment_polls_while_the_job_runs(client, user):
     client.force_login(user)
     url = reverse("core:job_status", args=["notifications.outgoingemail", email.pk])
     html = client.get(url).content.decode()
-    assert re.search(rf'hx-get="{url}\?v=[0-9a-f]{{16}}"', html)
+    assert re.search(rf'hx-get="{url}\?v=[0-9a-f]{{32}}"', html)
     assert 'data-status="queued"' in html
 
 
@@ -392,6 +392,26 @@ def test_a_made_up_version_is_answered_in_full(client, user, make_job):
             headers={"HX-Request": "true"},
         )
         assert response.status_code == 200
+
+
+def test_a_poll_from_another_session_is_refused_before_the_database_is_asked(
+    user, make_job, django_assert_num_queries
+):
+    # Whether a row exists would otherwise show in how long the answer takes.
+    job = SampleJob.objects.get(pk=make_job().pk)  # As a page loads it.
+    version = status.box_version(job, "the-owners-session")
+    with django_assert_num_queries(0):
+        for session in ("another-session", ""):
+            assert not status.box_unchanged(
+                SampleJob, job.pk, session=session, version=version
+            )
+        assert not status.box_unchanged(
+            SampleJob, job.pk + 1, session="the-owners-session", version=version
+        )
+    with django_assert_num_queries(1):
+        assert status.box_unchanged(
+            SampleJob, job.pk, session="the-owners-session", version=version
+        )
 
 
 # What a box is drawn from and what a poll reads must give one fingerprint for
