@@ -284,12 +284,17 @@ def test_status_box_says_when_a_worker_was_lost_or_a_retry_waits_for_a_worker(
 # it is) from one small query, however often they come.
 
 
-def poll(client, job):
-    """Draw the job's box as its page does, then poll with the version the
-    box carries, as htmx does; the poll's response."""
+def poll_url_of(client, job) -> str:
+    """Draw the job's box as its page does; the URL its poll asks, with the
+    version the box carries."""
     html = client.get(status_url(job)).content.decode()
-    poll_url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
-    return client.get(poll_url, headers={"HX-Request": "true"})
+    return re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+
+
+def poll(client, job):
+    """Poll the job's box as htmx does, with the version it carries; the
+    poll's response."""
+    return client.get(poll_url_of(client, job), headers={"HX-Request": "true"})
 
 
 def test_a_poll_of_an_unchanged_job_is_answered_204_with_one_query(
@@ -297,8 +302,7 @@ def test_a_poll_of_an_unchanged_job_is_answered_204_with_one_query(
 ):
     client.force_login(user)
     job = make_job()
-    html = client.get(status_url(job)).content.decode()
-    poll_url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    poll_url = poll_url_of(client, job)
     with django_assert_num_queries(1):  # The job's row; not the session.
         response = client.get(poll_url, headers={"HX-Request": "true"})
     assert response.status_code == 204
@@ -344,8 +348,7 @@ def test_an_unchanged_box_is_still_redrawn_now_and_then(client, user, make_job):
     client.force_login(user)
     job = make_job()
     with time_machine.travel(timezone.now(), tick=False) as traveller:
-        html = client.get(status_url(job)).content.decode()
-        url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+        url = poll_url_of(client, job)
         assert client.get(url, headers={"HX-Request": "true"}).status_code == 204
         traveller.shift(status.REDRAW_SECONDS)
         assert client.get(url, headers={"HX-Request": "true"}).status_code == 200
@@ -354,8 +357,7 @@ def test_an_unchanged_box_is_still_redrawn_now_and_then(client, user, make_job):
 def test_a_version_is_no_key_to_another_users_job(client, user, make_job):
     job = make_job()
     client.force_login(user)
-    html = client.get(status_url(job)).content.decode()
-    url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    url = poll_url_of(client, job)
     client.force_login(UserFactory())
     response = client.get(url, headers={"HX-Request": "true"})
     assert response.status_code == 286  # Drawn in full: "no longer exists".
@@ -371,8 +373,7 @@ def test_a_version_is_no_key_in_another_browser_of_the_same_user(
 ):
     job = make_job()
     client.force_login(user)
-    html = client.get(status_url(job)).content.decode()
-    url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    url = poll_url_of(client, job)
     other_browser = Client()
     other_browser.force_login(user)
     response = other_browser.get(url, headers={"HX-Request": "true"})
@@ -383,8 +384,7 @@ def test_a_version_is_no_key_in_another_browser_of_the_same_user(
 def test_a_made_up_version_is_answered_in_full(client, user, make_job):
     job = make_job()
     client.force_login(user)
-    html = client.get(status_url(job)).content.decode()
-    url = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    url = poll_url_of(client, job)
     version = url.rsplit("v=", 1)[1]
     for forged in ("0" * len(version), version[:-1], version + "0", "x"):
         response = client.get(
