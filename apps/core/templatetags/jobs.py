@@ -23,10 +23,11 @@ register = template.Library()
 def job_status(context, job, **extra):
     """Render the job's status box (its model's status_template); `extra` is
     added to the box's context (a page may pass a bound form, for one)."""
+    request = context.get("request")
     return render_to_string(
         job.status_template,
-        {**status.box_context(job, context.get("request")), **extra},
-        request=context.get("request"),
+        {**status.box_context(job, request), **extra},
+        request=request,
     )
 
 
