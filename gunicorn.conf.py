@@ -2,8 +2,9 @@
 gunicorn reads this file from the directory it starts in (the project root,
 /app in the image), whichever command starts it: docker-compose.yml,
 deploy/k8s, deploy/systemd. Their command lines set the workers and the
-timeouts; this file only makes gunicorn's own lines, the access line of
-every request included, follow LOG_FORMAT as the app's lines do.
+timeouts; this file makes gunicorn's own lines, the access line of every
+request included, follow LOG_FORMAT as the app's lines do, and has each
+worker listen for job changes.
 """
 
 import os
@@ -42,3 +43,12 @@ if os.environ.get("LOG_FORMAT") == "json":
             },
         },
     }
+
+
+def post_worker_init(worker):
+    """In each worker, once the app is loaded: hear which jobs change, so
+    that status polls for the others ask the database nothing (PostgreSQL;
+    apps.core.changes)."""
+    from apps.core.changes import feed
+
+    feed.start()

@@ -1,4 +1,5 @@
 import math
+import time
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
@@ -104,6 +105,15 @@ class Job(models.Model):
     class Meta:
         abstract = True
         ordering = ["-created_at", "-id"]
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        job = super().from_db(db, field_names, values)
+        # When its row was read, near enough (apps.core.changes.CLOCK_MARGIN
+        # covers the moment between): a box drawn from this instance shows
+        # the job as it was then (status.box_version).
+        job.loaded_at = time.time()
+        return job
 
     @classmethod
     def slow_queue(cls) -> tuple[Q, int] | None:

@@ -6,6 +6,7 @@ rendered with the page and one fetched by a poll are the same.
 """
 
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from apps.core import selectors
+from apps.core import changes, selectors
 from apps.core.models import Job, JobAttempt
 
 Outcome = JobAttempt.Outcome
@@ -98,20 +99,45 @@ def box_version(job: Job, session: str) -> str:
 
     Made from the instance the box is drawn from, not from a fresh read: a
     box drawn from a row that changed since it was loaded then carries an
-    old fingerprint, and the next poll draws it again."""
+    old fingerprint, and the next poll draws it again.
+
+    On PostgreSQL a third part, signed by the tag, says from when to when
+    the change feed may vouch for the box (_window)."""
     model = type(job)
     columns = selectors.box_columns(model)
     values = [field.get_prep_value(getattr(job, field.attname)) for field in columns]
     period = _period(job.pk)
-    return _tag(model, job.pk, session, period) + _fingerprint(
-        columns, values, job.worker_lost, period
+    window = _window(job)
+    return (
+        _tag(model, job.pk, session, period, window)
+        + _fingerprint(columns, values, job.worker_lost, period)
+        + window
     )
+
+
+def _window(job: Job) -> str:
+    """When apps.core.changes may vouch that the job's box is unchanged
+    without its row being read: "-since-until", from when the row was read
+    to when the box would change with the clock alone (a running job's
+    lease lapsing; "" for never). "" when it may not: a job not read from
+    the database (its loaded_at unknown), a retry counting down, a worker
+    found lost, or no feed in this process (SQLite)."""
+    loaded_at = getattr(job, "loaded_at", None)
+    if loaded_at is None or changes.feed.listening_since is None:
+        return ""
+    if job.status == Job.Status.RETRYING or job.worker_lost:
+        return ""
+    running = job.status == Job.Status.RUNNING
+    until = int(job.lease_expires_at.timestamp()) if running else ""
+    return f"-{int(loaded_at)}-{until}"
 
 
 def box_unchanged(model: type[Job], pk: int, *, session: str, version: str) -> bool:
     """Whether a poll from the page showing box `version` of the job can be
-    answered "nothing new" (204) without drawing it: one small query, of the
-    job's row, and none of the session or the user.
+    answered "nothing new" (204) without drawing it: with no query at all
+    where this process's change feed can vouch for the job (PostgreSQL,
+    apps.core.changes), else one small query, of the job's row; never of
+    the session or the user.
 
     The version's tag stands in for the login check. It was made for this
     session cookie by a page that passed the check, so a poll that presents
@@ -129,9 +155,13 @@ def box_unchanged(model: type[Job], pk: int, *, session: str, version: str) -> b
     if not session or pk > LARGEST_ID:
         return False
     period = _period(pk)
-    tag, fingerprint = version[:TAG_LENGTH], version[TAG_LENGTH:]
-    if not constant_time_compare(tag, _tag(model, pk, session, period)):
+    tag = version[:TAG_LENGTH]
+    fingerprint = version[TAG_LENGTH : TAG_LENGTH + FINGERPRINT_LENGTH]
+    window = version[TAG_LENGTH + FINGERPRINT_LENGTH :]
+    if not constant_time_compare(tag, _tag(model, pk, session, period, window)):
         return False
+    if window and _vouched_for(model, pk, window):
+        return True
     row = selectors.job_row_as_stored(model, pk, steady=True)
     if row is None:
         return False
@@ -143,8 +173,19 @@ def box_unchanged(model: type[Job], pk: int, *, session: str, version: str) -> b
 # The largest id a database column holds (SQLite refuses a bigger number).
 LARGEST_ID = 2**63 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Hex digits of the version's tag: 64 bits, guessed online within 30 s.
+# Hex digits of the version's tag (64 bits, guessed online within 30 s)
+# and of its fingerprint.
 TAG_LENGTH = 16
+FINGERPRINT_LENGTH = 16
+
+
+def _vouched_for(model: type[Job], pk: int, window: str) -> bool:
+    """Whether the change feed has heard nothing of the job since its box
+    was drawn, within the `window` the box was drawn with (signed: ours)."""
+    _, since, until = window.split("-")
+    if until and time.time() >= int(until):
+        return False
+    return changes.feed.unchanged_since(model._meta.db_table, pk, float(since))
 
 
 def _period(pk: int) -> int:
@@ -152,8 +193,8 @@ def _period(pk: int) -> int:
     return int((timezone.now().timestamp() + pk % REDRAW_SECONDS) // REDRAW_SECONDS)
 
 
-def _tag(model: type[Job], pk: int, session: str, period: int) -> str:
-    text = repr((model._meta.label_lower, pk, session, period))
+def _tag(model: type[Job], pk: int, session: str, period: int, window: str) -> str:
+    text = repr((model._meta.label_lower, pk, session, period, window))
     return salted_hmac(__name__, text, algorithm="sha256").hexdigest()[:TAG_LENGTH]
 
 
@@ -162,7 +203,7 @@ def _fingerprint(columns, values, worker_lost: bool, period: int) -> str:
         _comparable(field, value) for field, value in zip(columns, values, strict=True)
     )
     text = repr((row, worker_lost, period)).encode()
-    return hashlib.blake2b(text, digest_size=8).hexdigest()
+    return hashlib.blake2b(text, digest_size=FINGERPRINT_LENGTH // 2).hexdigest()
 
 
 def _comparable(field, value):

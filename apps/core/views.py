@@ -111,8 +111,8 @@ def job_status(request, label, pk):
     """The live status box of one job; it polls itself until the job is final.
 
     A poll that finds the job as the page shows it is answered 204, which
-    htmx leaves alone, at the cost of one small query (status.box_unchanged;
-    bench/polling.py measures it)."""
+    htmx leaves alone, at the cost of one small query at most
+    (status.box_unchanged; bench/polling.py measures it)."""
     model = _job_model(label)
     if _is_htmx(request) and status.box_unchanged(
         model,

@@ -11,7 +11,9 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from django.db import connection
 
+from apps.core import changes
 from tests.config.container_commands import (
     SERVICES,
     clean_env,
@@ -82,6 +84,30 @@ def test_web_command_is_ready_with_the_database_and_the_broker(web):
     status, _, body = get(f"{web.url}/readyz")
     assert status == 200
     assert json.loads(body) == {"database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's"
+)
+def test_each_web_worker_listens_for_job_changes(web):
+    # So that a status poll for a job nobody changed asks the database
+    # nothing (apps.core.changes, started by gunicorn.conf.py).
+    command = SERVICES["web"]["command"]
+    workers = int(command[command.index("--workers") + 1])
+
+    def listeners():
+        with connection.cursor() as cursor:
+            # Read afresh: within a transaction the statistics stay as first read.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = %s AND datname = current_database()",
+                [changes.CHANNEL],
+            )
+            return cursor.fetchone()[0]
+
+    wait_until(lambda: listeners() == workers, timeout=20)
 
 
 def test_web_command_serves_hashed_static_files_through_whitenoise(web, image_dir):

@@ -1,0 +1,170 @@
+"""
+The change feed (apps.core.changes): PostgreSQL's triggers say which jobs
+changed, a thread of each web process hears them, and a status poll for a
+job it heard nothing of asks the database nothing. Notifications are sent
+on commit, so these tests commit (transaction=True).
+"""
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core import changes, status
+from tests.jobkit.models import SampleJob
+from tests.processes import wait_until
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's"
+    ),
+]
+
+TABLE = SampleJob._meta.db_table
+
+
+@pytest.fixture
+def feed(monkeypatch):
+    """This process's feed, listening: the one gunicorn's workers start."""
+    # A margin for the clocks of two hosts; here there is one clock.
+    monkeypatch.setattr(changes, "CLOCK_MARGIN", 0.1)
+    monkeypatch.setattr(changes, "PING_SECONDS", 0.2)  # Stops sooner.
+    listening = changes.Feed()
+    monkeypatch.setattr(changes, "feed", listening)
+    listening.start()
+    wait_until(lambda: listening.listening_since is not None, timeout=10)
+    # Listening from before the jobs below are read (the versions of their
+    # boxes say when to the second, rounded down).
+    time.sleep(1.2)
+    yield listening
+    listening.stop()
+
+
+def heard_of(feed, job) -> bool:
+    return (TABLE, job.pk) in feed._heard
+
+
+def test_what_a_box_shows_is_heard_of_when_it_changes_and_nothing_else_is(feed, user):
+    quiet, changed, deleted = (SampleJob.objects.create(owner=user) for _ in range(3))
+    SampleJob.objects.filter(pk=quiet.pk).update(
+        heartbeat_at=timezone.now(), lease_expires_at=timezone.now()
+    )
+    SampleJob.objects.filter(pk=changed.pk).update(progress=40, stage="Halfway")
+    SampleJob.objects.filter(pk=deleted.pk).delete()
+    # Heard in the order they were committed: the last one heard, all were.
+    wait_until(lambda: heard_of(feed, deleted), timeout=10)
+    assert heard_of(feed, changed)
+    assert not heard_of(feed, quiet)  # A lease renewed shows nothing new.
+
+
+def draw(client, job) -> str:
+    """The URL of the poll of the job's box, drawn as its page draws it."""
+    url = reverse("core:job_status", args=["jobkit.samplejob", job.pk])
+    html = client.get(url).content.decode()
+    return re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+
+
+def test_a_poll_for_a_job_nobody_changed_asks_the_database_nothing(
+    feed, client, user, django_assert_num_queries
+):
+    client.force_login(user)
+    job = SampleJob.objects.create(owner=user)
+    poll_url = draw(client, job)
+    with django_assert_num_queries(0):
+        response = client.get(poll_url, headers={"HX-Request": "true"})
+    assert response.status_code == 204
+
+    SampleJob.objects.filter(pk=job.pk).update(progress=40, stage="Halfway")
+    wait_until(lambda: heard_of(feed, job), timeout=10)
+    response = client.get(poll_url, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "Halfway" in response.content.decode()
+
+
+def test_a_deleted_job_is_said_to_be_gone(feed, client, user):
+    client.force_login(user)
+    job = SampleJob.objects.create(owner=user)
+    poll_url = draw(client, job)
+    SampleJob.objects.filter(pk=job.pk).delete()
+    wait_until(lambda: heard_of(feed, job), timeout=10)
+    assert client.get(poll_url, headers={"HX-Request": "true"}).status_code == 286
+
+
+def test_a_box_the_clock_will_change_is_vouched_for_only_until_then(
+    feed, client, user, django_assert_num_queries
+):
+    client.force_login(user)
+    job = SampleJob.objects.create(
+        owner=user,
+        status=SampleJob.Status.RUNNING,
+        started_at=timezone.now(),
+        lease_expires_at=timezone.now() + timedelta(seconds=3),
+    )
+    poll_url = draw(client, job)
+    with django_assert_num_queries(0):
+        assert client.get(poll_url, headers={"HX-Request": "true"}).status_code == 204
+    # The lease lapses with no write: the box must now say the worker is lost.
+    wait_until(
+        lambda: timezone.now() > job.lease_expires_at + timedelta(seconds=1),
+        timeout=10,
+    )
+    response = client.get(poll_url, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "stopped answering" in response.content.decode()
+
+
+def test_a_retry_counting_down_is_never_vouched_for(feed, user):
+    job = SampleJob.objects.create(
+        owner=user,
+        status=SampleJob.Status.RETRYING,
+        next_retry_at=timezone.now() + timedelta(minutes=1),
+    )
+    job = SampleJob.objects.get(pk=job.pk)  # As a page loads it.
+    assert status.box_version(job, "a-session").isalnum()  # No window.
+
+
+def test_a_feed_that_has_not_confirmed_lately_is_not_trusted(
+    feed, client, user, django_assert_num_queries
+):
+    client.force_login(user)
+    job = SampleJob.objects.create(owner=user)
+    poll_url = draw(client, job)
+    # As when its connection died quietly: the pings stopped coming back.
+    feed.confirmed_at -= changes.TRUSTED_SECONDS + 1
+    with django_assert_num_queries(1):  # The job's row, read again.
+        assert client.get(poll_url, headers={"HX-Request": "true"}).status_code == 204
+
+
+def test_a_job_read_before_the_feed_listened_is_not_vouched_for(
+    feed, client, user, django_assert_num_queries
+):
+    client.force_login(user)
+    job = SampleJob.objects.create(owner=user)
+    poll_url = draw(client, job)
+    feed.listening_since = time.time()  # Say it reconnected since.
+    with django_assert_num_queries(1):
+        assert client.get(poll_url, headers={"HX-Request": "true"}).status_code == 204
+
+
+def test_the_listener_says_who_it_is_and_comes_back_after_its_connection_dies(
+    feed,
+):
+    def listeners():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+                " AND datname = current_database()",
+                [changes.CHANNEL],
+            )
+            return [pid for (pid,) in cursor.fetchall()]
+
+    (first,) = listeners()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+    wait_until(lambda: listeners() not in ([], [first]), timeout=10)
+    wait_until(lambda: feed.listening_since is not None, timeout=10)
