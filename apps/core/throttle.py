@@ -79,16 +79,23 @@ def fold(text: str) -> str:
 
 def throttle(group: str, *limits: Limit):
     """Answer 429 to a POST once any of `limits` is used up, saying when to try
-    again; GETs (showing the form) are never limited or counted."""
+    again. A POST counts once it was acted on, which the view says by
+    redirecting (as it does after a valid form): a form sent back with its
+    errors costs nothing, so a newcomer who mistypes is never locked out.
+    GETs (showing the form) are never limited or counted."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            if request.method == "POST":
-                wait = seconds_until_allowed(request, group, limits)
-                if wait is not None:
-                    return too_many_requests(request, wait)
-            return view(request, *args, **kwargs)
+            if request.method != "POST":
+                return view(request, *args, **kwargs)
+            wait = seconds_until_allowed(request, group, limits)
+            if wait is not None:
+                return too_many_requests(request, wait)
+            response = view(request, *args, **kwargs)
+            if 300 <= response.status_code < 400:
+                count(request, group, limits)
+            return response
 
         return wrapper
 
@@ -96,9 +103,25 @@ def throttle(group: str, *limits: Limit):
 
 
 def seconds_until_allowed(request, group: str, limits) -> int | None:
-    """Count this request against every limit; None if all allow it, else how
-    long until the strictest one does."""
-    waits = []
+    """None if every limit allows one more, else how long until the strictest
+    one does."""
+    waits = [
+        usage["time_left"]
+        for usage in _usages(request, group, limits, increment=False)
+        if usage["count"] >= usage["limit"]
+    ]
+    return max(waits) if waits else None
+
+
+def count(request, group: str, limits) -> None:
+    """Count this request against every limit."""
+    _usages(request, group, limits, increment=True)
+
+
+def _usages(request, group: str, limits, *, increment: bool) -> list[dict]:
+    """django-ratelimit's usage of each limit (counted first, with
+    `increment`); a limit the cache could not tell is left out."""
+    usages = []
     for limit in limits:
         try:
             usage = get_usage(
@@ -107,14 +130,14 @@ def seconds_until_allowed(request, group: str, limits) -> int | None:
                 key=limit.key,
                 rate=getattr(settings, limit.setting),
                 method=["POST"],
-                increment=True,
+                increment=increment,
             )
         except Exception:  # The cache (Redis) is down: serve, and say so.
             logger.warning("Rate limit %s not checked: cache unavailable", group)
             continue
-        if usage and usage["should_limit"]:
-            waits.append(usage["time_left"])
-    return max(waits) if waits else None
+        if usage:
+            usages.append(usage)
+    return usages
 
 
 def too_many_requests(

@@ -110,6 +110,24 @@ def test_sign_ups_from_one_client_are_limited(client, password, settings, clock)
     assert response.status_code == 429
 
 
+def test_a_form_sent_back_with_errors_uses_up_no_limit(
+    client, user, password, settings
+):
+    """A newcomer who mistypes is never locked out: only what was acted on
+    (a sign-up made, a reset asked for) counts."""
+    settings.RATE_LIMIT_SIGNUP_PER_ADDRESS = "2/h"
+    settings.RATE_LIMIT_SIGNUP_PER_CLIENT = "2/h"
+    settings.RATE_LIMIT_RESET_PER_CLIENT = "2/h"
+    signup = reverse("accounts:signup")
+    typed = {"email": "typo@example.com", "password1": password}
+    for _ in range(5):
+        response = client.post(signup, {**typed, "password2": password + "x"})
+        assert response.status_code == 200  # The form, with its error.
+        assert reset(client, "not an address").status_code == 200
+    assert client.post(signup, {**typed, "password2": password}).status_code == 302
+    assert reset(client, user.email).status_code == 302
+
+
 def test_sign_ups_for_one_address_are_limited_whatever_the_client(
     user, password, settings
 ):
