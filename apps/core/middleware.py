@@ -13,9 +13,11 @@ class PrivacyHeadersMiddleware:
     - Permissions-Policy on every response: no page uses the camera, the
       microphone, location or the payment API, so no page may.
     - Cache-Control: no-store on everything a logged-in user is shown (their
-      pages, their job statuses), so neither a shared computer's back button
-      nor a proxy ever shows it to the next person. Static files keep their
-      long cache: WhiteNoise answers them before anyone is logged in.
+      pages, their job statuses), and on every page drawn from a browser's
+      session (a logged-out browser's mailbox holds the reset link it asked
+      for), so neither a shared computer's back button nor a proxy ever
+      shows it to the next person. Static files keep their long cache:
+      WhiteNoise answers them before anyone is logged in.
     """
 
     def __init__(self, get_response):
@@ -28,6 +30,12 @@ class PrivacyHeadersMiddleware:
             # Already never stored (every job status answer): no need to
             # load the user to find out, so a status poll answered 204
             # stays a one-query request.
+            return response
+        # Asked first: finding out who the user is reads the session too.
+        session = getattr(request, "session", None)
+        from_session = session is not None and session.accessed
+        if from_session and not session.is_empty():
+            add_never_cache_headers(response)
             return response
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:

@@ -9,6 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import connection
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
@@ -22,6 +23,13 @@ logger = logging.getLogger(__name__)
 @require_safe
 def home(request):
     return render(request, "core/home.html")
+
+
+@require_safe
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's,
+    /healthz): the one icon there is, where it is."""
+    return redirect(static("favicon.svg"))
 
 
 @never_cache

@@ -85,7 +85,7 @@ class PaymentForm(forms.Form):
 
     def clean_expiry(self):
         match = re.fullmatch(
-            r"(0[1-9]|1[0-2]) ?/ ?(\d{2}|\d{4})", self.cleaned_data["expiry"]
+            r"(0[1-9]|1[0-2]) ?/ ?([0-9]{2}|[0-9]{4})", self.cleaned_data["expiry"]
         )
         if not match:
             raise forms.ValidationError("Enter the expiry as on the card: MM/YY.")

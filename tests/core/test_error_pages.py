@@ -33,6 +33,19 @@ def test_a_form_without_its_csrf_token_explains_itself(user):
     assert "This form has expired" in response.content.decode()
 
 
+def test_403_is_branded(rf):
+    # What Django answers a view that raises PermissionDenied.
+    from django.core.exceptions import PermissionDenied
+    from django.views.defaults import permission_denied
+
+    response = permission_denied(rf.get("/"), PermissionDenied())
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "You may not do that" in page
+    assert "Jobs Demo" in page and 'href="/"' in page
+    assert "403 Forbidden" not in page  # Django's bare page.
+
+
 def test_500_page_renders_without_any_context():
     page = render_to_string("500.html")
     assert "Something went wrong on our side" in page
@@ -73,3 +86,13 @@ def test_a_body_within_the_limit_reaches_the_view(client, user, settings):
     client.force_login(user)
     response = client.post(reverse("uploads:gallery"), {"images": []})
     assert response.status_code != 413
+
+
+def test_a_browser_asking_for_favicon_ico_finds_the_icon(client):
+    # Asked on pages that link no icon (the admin's, /healthz); a 404 there
+    # was logged on every such page.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert icon["Content-Type"] == "image/svg+xml"

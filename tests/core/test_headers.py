@@ -62,6 +62,24 @@ def test_pages_and_statuses_a_logged_in_user_sees_are_never_stored(client, user)
         assert "private" in response["Cache-Control"], name
 
 
+def test_what_a_logged_out_browser_is_shown_from_its_session_is_never_stored(
+    client, user, settings
+):
+    # In demo mode its mailbox holds the password-reset link it asked for.
+    settings.DEMO_MODE = True
+    client.post(reverse("accounts:password_reset"), {"email": user.email})
+    reset_email = user.notifications_outgoingemails.get(template="password_reset")
+    for url in (
+        reverse("notifications:mailbox"),
+        reverse("notifications:mailbox_list"),
+        reverse("notifications:email_detail", args=[reset_email.pk]),
+        reverse("accounts:password_reset_done"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "no-store" in response["Cache-Control"], url
+
+
 def test_public_pages_may_be_cached(client):
     assert "Cache-Control" not in anonymous_pages(client)["home"]
 

@@ -372,6 +372,7 @@ def test_dead_letter_admin_tells_open_entries_from_resolved_ones(
         ("13/30", "123", "Enter the expiry as on the card: MM/YY."),
         ("01/20", "123", "This card has expired."),
         ("1230", "123", "Enter the expiry as on the card: MM/YY."),
+        ("12/٣٤", "123", "Enter the expiry as on the card: MM/YY."),  # ASCII only.
         ("12/34", "12", "Enter the 3 or 4 digits on the back of the card."),
         ("12/34", "١٢٣", "Enter the 3 or 4 digits on the back of the card."),
     ],
