@@ -27,7 +27,18 @@ document.addEventListener("input", (event) => {
   if (field.id !== "id_card_number") return;
   const digits = field.value.replace(/[^0-9]/g, "").slice(0, 19);
   const grouped = digits.replace(/(\d{4})(?=\d)/g, "$1 ");
-  if (grouped !== field.value) field.value = grouped;
+  if (grouped !== field.value) {
+    // Regrouping moves the caret to the end; put it back after as many digits
+    // as it was after, so that a digit typed mid-number stays where it went.
+    const caret = field.selectionStart;
+    const before = field.value.slice(0, caret ?? field.value.length).replace(/[^0-9]/g, "").length;
+    field.value = grouped;
+    if (caret !== null && document.activeElement === field) {
+      const at = Math.min(before, digits.length);
+      const position = at + Math.max(0, Math.floor((at - 1) / 4));
+      field.setSelectionRange(position, position);
+    }
+  }
   const brand = BRANDS.find(([pattern]) => pattern.test(digits));
   const label = document.getElementById("card-brand");
   if (!label) return;

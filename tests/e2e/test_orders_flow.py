@@ -296,6 +296,22 @@ def test_card_field_groups_digits_names_the_brand_and_takes_a_clicked_test_card(
     expect(card).to_have_value("5555 5555 5555 4444")
     expect(page.locator("#card-brand")).to_have_text("Mastercard")
 
+    # A digit typed mid-number goes in there, and the caret stays after it,
+    # also when the regrouping puts a space before it.
+    def caret() -> int:
+        return card.evaluate("field => field.selectionStart")
+
+    card.evaluate("field => field.setSelectionRange(2, 2)")
+    page.keyboard.type("9")
+    expect(card).to_have_value("5595 5555 5555 5444 4")
+    assert caret() == 3
+    page.keyboard.type("12")
+    expect(card).to_have_value("5591 2555 5555 5554 444")
+    assert caret() == 6
+    page.keyboard.press("Backspace")
+    expect(card).to_have_value("5591 5555 5555 5544 44")
+    assert caret() == 4
+
     test_card = page.locator(".test-cards").get_by_role(
         "button", name="4000 0000 0000 0119"
     )
