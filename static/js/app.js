@@ -48,7 +48,8 @@ document.addEventListener("input", (event) => {
 });
 
 // Times are written in UTC by the server; show them in the reader's own zone,
-// named ("14:03:07 CET"), once a page or a swapped fragment arrives.
+// named ("14:03:07 CET"), once a page or a swapped fragment arrives. A date
+// alone (data-local="date") is the day it was in that zone, with no zone.
 function localTimes(root) {
   for (const element of root.querySelectorAll("time[datetime][data-local]")) {
     const when = new Date(element.getAttribute("datetime"));
@@ -56,12 +57,15 @@ function localTimes(root) {
     const options = { timeZoneName: "short" };
     if (element.dataset.local === "time") {
       Object.assign(options, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    } else if (element.dataset.local === "date") {
+      Object.assign(options, { dateStyle: "medium" });
+      delete options.timeZoneName;
     } else {
       Object.assign(options, { dateStyle: "medium", timeStyle: "short" });
       delete options.timeZoneName;
     }
     let text = when.toLocaleString(undefined, options);
-    if (element.dataset.local !== "time") {
+    if (element.dataset.local === "datetime") {
       const zone = when.toLocaleTimeString(undefined, { timeZoneName: "short" }).split(" ").pop();
       text = `${text} ${zone}`;
     }

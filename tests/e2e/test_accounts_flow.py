@@ -90,6 +90,15 @@ def test_sign_up_sends_a_welcome_email_whose_link_verifies_and_logs_in(
     nav(page).get_by_role("link", name=email).click()
     verified = page.locator(".details dt:text-is('Verified') + dd")
     expect(verified.locator(".badge")).to_have_text("Verified")
+    # In the browser's zone, named, like every time the app shows.
+    expect(verified).to_have_text(
+        re.compile(
+            r"^\s*Verified on [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s?[AP]M "
+            r"GMT\+[12]\s*$"
+        )
+    )
+    member_since = page.locator(".details dt:text-is('Member since') + dd")
+    expect(member_since).to_have_text(re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}$"))
     resend = page.get_by_role("button", name="Send a new verification link")
     expect(resend).to_have_count(0)
     screenshot("account-verified")
