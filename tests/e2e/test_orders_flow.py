@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from apps.orders import services
@@ -360,3 +362,56 @@ def test_at_390_px_every_table_cell_keeps_its_column_label(
     # Nothing wider than the screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot("order-390")
+
+
+def test_dead_letter_admin_fits_1280_px_with_the_sidebar_open(
+    page: Page, password, screenshot
+):
+    # Long addresses and messages, as real entries have: the table must still fit.
+    shopper = UserFactory(email="a.very-long-customer-address@example-shop.com")
+    now = timezone.now()
+    for n, (order_status, error) in enumerate(
+        [
+            (
+                Order.Status.PAYMENT_FAILED,
+                "Gave up after 5 attempts (processing error). The gateway kept "
+                "answering with an error it calls temporary.",
+            ),
+            (Order.Status.PAID, "Gave up after 5 attempts (timeout)."),
+            (Order.Status.PAYMENT_FAILED, "Gave up after 5 attempts (timeout)."),
+        ]
+    ):
+        order = place_order(shopper, {"MUG-01": 12, "BOOK-01": 3})
+        Order.objects.filter(pk=order.pk).update(status=order_status)
+        Payment.objects.create(
+            owner=shopper,
+            order=order,
+            amount=order.total,
+            card_token=f"tok_{n}",
+            card_last4="0127",
+            idempotency_key=f"order-{order.pk}-payment-tok_{n}",
+            status=Payment.Status.FAILED,
+            attempts=5,
+            error_message=error,
+            failure_code="processing_error",
+            finished_at=now,
+            dead_lettered_at=now,
+        )
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    page.goto("/")
+    log_in(page, staff.email, password)
+
+    page.goto(reverse("admin:orders_deadletterpayment_changelist"))
+    expect(page.locator("#nav-sidebar")).to_be_visible()
+    results = page.locator("#result_list")
+    expect(results.locator("tbody tr")).to_have_count(3)
+    expect(results).to_contain_text("Resolved")
+    expect(results).to_contain_text("Open")
+    screenshot("admin-dead-letters")
+    box = page.locator(".results")
+    # No horizontal scroll: every column, the last one too, is on the screen.
+    assert box.evaluate("box => box.scrollWidth <= box.clientWidth"), box.evaluate(
+        "box => [box.scrollWidth, box.clientWidth]"
+    )
+    last = results.locator("thead th").last.bounding_box()
+    assert last["x"] + last["width"] <= 1280
