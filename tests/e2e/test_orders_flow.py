@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from apps.notifications import services as mail
 from apps.orders import services
 from apps.orders.models import Order, Payment, Product
 from tests.e2e.steps import WORKER_TIMEOUT, field, log_in, log_out, nav
@@ -359,9 +360,34 @@ def test_at_390_px_every_table_cell_keeps_its_column_label(
         "Quantity",
         "Amount",
     ]
+    # The total on one line, "Total" beside the amount, with no border of its own.
+    total = page.locator("tfoot tr")
+    label, amount = total.get_by_role("rowheader"), total.get_by_role("cell")
+    expect(amount).to_have_text("$21.98")
+    label_box, amount_box = label.bounding_box(), amount.bounding_box()
+    assert abs(label_box["y"] - amount_box["y"]) < label_box["height"]
+    assert label_box["x"] < amount_box["x"]
+    assert label.evaluate("th => getComputedStyle(th).borderBottomWidth") == "0px"
+    # The Pay button lines up with the fields above it.
+    pay = page.get_by_role("button", name="Pay $21.98")
+    card = page.get_by_label("Card number")
+    assert pay.bounding_box()["x"] == card.bounding_box()["x"]
     # Nothing wider than the screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot("order-390")
+
+    mail.email_queue(owner=user, template="welcome", context={})
+    nav(page).get_by_role("link", name="Mailbox").click()
+    email = page.get_by_role("row").filter(has_text="Welcome to Jobs Demo")
+    expect(email.locator(".badge")).to_have_text("Sent", timeout=WORKER_TIMEOUT)
+    assert [label_of(c) for c in email.get_by_role("cell").all()] == [
+        "Subject",
+        "To",
+        "Status",
+        "Date",
+    ]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot("mailbox-390")
 
 
 def test_dead_letter_admin_fits_1280_px_with_the_sidebar_open(
