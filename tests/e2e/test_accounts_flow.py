@@ -217,3 +217,37 @@ def test_sign_up_errors_are_shown_next_to_their_fields(
         "We have sent a message to taken@example.com."
     )
     assert list(User.objects.values_list("email", flat=True)) == [taken.email]
+
+
+def test_at_390_px_a_long_address_in_the_welcome_heading_breaks_after_the_at(
+    page: Page, password, screenshot
+):
+    user = UserFactory(email="newcomer.trying@example.com")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/")
+    log_in(page, user.email, password)
+    page.goto("/accounts/welcome/")
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text(f"Welcome, {user.email}")
+    # The heading's lines as drawn: each character's box, grouped by its top.
+    lines = heading.evaluate(
+        """heading => {
+          const lines = new Map();
+          const walker = document.createTreeWalker(heading, NodeFilter.SHOW_TEXT);
+          for (let node; (node = walker.nextNode()); ) {
+            for (let i = 0; i < node.length; i++) {
+              const range = document.createRange();
+              range.setStart(node, i);
+              range.setEnd(node, i + 1);
+              const box = range.getClientRects()[0];
+              if (!box) continue;
+              const top = Math.round(box.top);
+              lines.set(top, (lines.get(top) || "") + node.data[i]);
+            }
+          }
+          return [...lines.values()].map((line) => line.trim());
+        }"""
+    )
+    assert lines[-2:] == ["newcomer.trying@", "example.com"], lines
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot("welcome-390")
