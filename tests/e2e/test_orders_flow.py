@@ -429,6 +429,11 @@ def test_dead_letter_admin_fits_1280_px_with_the_sidebar_open(
 
     page.goto(reverse("admin:orders_deadletterpayment_changelist"))
     expect(page.locator("#nav-sidebar")).to_be_visible()
+    # The app's icon, as on its own pages, so that the browser does not ask
+    # for /favicon.ico (headless Chromium asks for none, so it is not counted).
+    expect(page.locator("head link[rel=icon]")).to_have_attribute(
+        "href", re.compile(r"/favicon[.\w]*\.svg$")
+    )
     results = page.locator("#result_list")
     expect(results.locator("tbody tr")).to_have_count(3)
     expect(results).to_contain_text("Resolved")

@@ -402,3 +402,16 @@ def test_expiry_and_cvc_are_never_stored(
     assert not {"expiry", "cvc"} & set(stored)
     assert "987" not in stored.values()
     assert not any("07/31" in str(value) for value in stored.values())
+
+
+def test_admin_pages_link_the_app_icon(client):
+    """Else browsers ask the admin's every page for /favicon.ico."""
+    icon = re.compile(r'<link rel="icon" href="[^"]*/favicon[.\w]*\.svg"')
+    assert icon.search(client.get(reverse("admin:login")).content.decode())
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for url in (
+        reverse("admin:index"),
+        reverse("admin:orders_deadletterpayment_changelist"),
+        reverse("admin:orders_order_add"),
+    ):
+        assert icon.search(client.get(url).content.decode()), url
