@@ -131,11 +131,13 @@ def payment_give_up(payment: Payment, *, message: str, detail: str = "") -> None
     if charge is not None and charge.status == charge.Status.SUCCEEDED:
         _payment_succeeded(payment, charge_id=charge.charge_id)
     else:
+        # Out of attempts, the last one wrote the gateway's code and passed
+        # it on as `detail`; anything else in `detail` is a traceback.
         code = (
             "timeout"  # Its own time limit.
             if detail == "SoftTimeLimitExceeded"
             else "error"  # A bug.
-            if detail
+            if detail and detail != payment.failure_code
             else payment.failure_code or "interrupted"  # Out of attempts.
         )
         _payment_failed(

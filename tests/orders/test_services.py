@@ -196,6 +196,7 @@ def test_exhausted_retries_fail_the_payment_into_the_dead_letter_list(
     assert (payment.status, payment.attempts) == ("failed", 5)
     assert payment.error_message == "Gave up after 5 attempts (processing error)."
     assert payment.dead_lettered_at is not None
+    assert payment.failure_code == "processing_error"  # The gateway's, as it said.
     assert order.status == Order.Status.PAYMENT_FAILED
     failed_email = OutgoingEmail.objects.get(template="payment_failed")
     assert "Gave up after 5 attempts" in failed_email.body_text
