@@ -263,8 +263,7 @@ class OrderImportRejection(models.Model):
     row_number = models.PositiveIntegerField()  # As a spreadsheet numbers it.
     reason = models.CharField(max_length=500)
     values = models.JSONField()
-    # The row's order, so that its rows further down the file are held back
-    # too (never half an order).
+    # The row's order, as the file names it.
     external_id = models.CharField(max_length=64, blank=True)
 
     class Meta:

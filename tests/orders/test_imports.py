@@ -168,8 +168,8 @@ def test_each_bad_value_is_reported_with_its_row_and_its_order_held_back(
     assert list(Order.objects.values_list("external_id", flat=True)) == ["OK-3"]
 
 
-def test_the_rows_of_one_order_split_across_the_file_are_rejected(
-    user, run_import, monkeypatch, settings
+def test_every_row_of_an_order_split_across_the_file_is_rejected(
+    user, run_import, settings
 ):
     settings.IMPORT_BATCH_ROWS = 2  # C-1's parts in two batches.
     order_import = run_import(
@@ -184,13 +184,83 @@ def test_the_rows_of_one_order_split_across_the_file_are_rejected(
             ]
         ),
     )
-    assert order_import.orders_imported == 3
-    assert order_import.orders_skipped == 0
+    assert order_import.status == "succeeded"
+    assert (order_import.orders_imported, order_import.rows_rejected) == (1, 4)
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["C-2"]
     reasons = dict(rejections(order_import))
-    assert set(reasons) == {5, 6}
-    assert "Order 'C-1' appeared earlier in the file" in reasons[5]
-    assert "Order 'C-3' appeared earlier in the file" in reasons[6]
-    assert Order.objects.get(external_id="C-1").lines.count() == 1
+    c1 = (
+        "The rows of order 'C-1' must be on consecutive lines; they are on rows "
+        "2 and 5, so none of them was imported."
+    )
+    assert reasons[2] == reasons[5] == c1
+    assert (
+        reasons[4]
+        == reasons[6]
+        == c1.replace("C-1", "C-3").replace("2 and 5", "4 and 6")
+    )
+
+
+@pytest.mark.parametrize("batch_rows", [100, 1])
+def test_an_order_split_across_the_file_imports_whole_once_its_rows_are_together(
+    client, user, run_import, settings, batch_rows
+):
+    settings.IMPORT_BATCH_ROWS = batch_rows
+    order_import = run_import(
+        user,
+        csv_bytes(
+            [
+                ["C-1", "2024-05-01", "MUG-01", "1", "", "paid"],
+                ["C-2", "2024-05-01", "MUG-01", "1", "", "paid"],
+                ["C-1", "2024-05-01", "TEE-01", "1", "", "paid"],
+            ]
+        ),
+    )
+    assert not Order.objects.filter(external_id="C-1").exists()
+    client.force_login(user)
+    response = client.get(reverse("orders:import_rejected", args=[order_import.pk]))
+    header, *rejected = csv.reader(
+        io.StringIO(b"".join(response.streaming_content).decode().lstrip("\ufeff"))
+    )
+    assert [row[0] for row in rejected] == ["2", "4"]
+
+    # Fixed (its rows sorted together), the rejected rows import as they are.
+    fixed = sorted(rejected, key=lambda row: row[2])
+    again = run_import(user, csv_bytes(fixed, header))
+    assert (again.orders_imported, again.rows_rejected) == (1, 0)
+    order = Order.objects.get(external_id="C-1")
+    assert [line.product.sku for line in order.lines.all()] == ["MUG-01", "TEE-01"]
+
+
+def test_an_order_split_across_an_attempt_that_died_is_rejected_once_whole(
+    user, run_import, monkeypatch, settings
+):
+    settings.IMPORT_BATCH_ROWS = 2
+    write = loading.orders_write
+
+    def die_in_the_third_batch(**kwargs):
+        if OrderImport.objects.get().rows_done >= 4:
+            raise SystemExit("worker killed")
+        return write(**kwargs)
+
+    monkeypatch.setattr(loading, "orders_write", die_in_the_third_batch)
+    data = generated_rows(4, prefix="A") + [
+        ["S-1", "2024-05-01", "MUG-01", "1", "", ""],  # Row 6, before the death.
+        *generated_rows(4, prefix="B"),
+        ["S-1", "2024-05-01", "TEE-01", "1", "", ""],  # Row 11, after it.
+    ]
+    with pytest.raises(SystemExit):
+        run_import(user, csv_bytes(data))
+    assert OrderImport.objects.get().rows_done == 4
+
+    monkeypatch.setattr(loading, "orders_write", write)
+    OrderImport.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    tasks.order_import_run.delay(OrderImport.objects.get().pk)
+    order_import = OrderImport.objects.get()
+    assert order_import.status == "succeeded"
+    assert not Order.objects.filter(external_id="S-1").exists()
+    assert Order.objects.count() == order_import.orders_imported == 4
+    assert [row for row, _ in rejections(order_import)] == [6, 11]
+    assert "they are on rows 6 and 11" in rejections(order_import)[1][1]
 
 
 def test_headers_match_in_any_case_and_order_with_a_bom(user, run_import):
@@ -485,7 +555,14 @@ def test_an_order_whose_rows_are_apart_is_never_imported_in_part(
         assert list(Order.objects.values_list("external_id", flat=True)) == ["H-2"]
         reasons = dict(rejections(order_import))
         assert set(reasons) == {2, 4}
-        assert "Order 'H-1' appeared earlier in the file" in reasons[4]
+        apart = (
+            "The rows of order 'H-1' must be on consecutive lines; they are on "
+            "rows 2 and 4, so none of them was imported."
+        )
+        assert (
+            reasons[2] == "quantity '0' is not a whole number from 1 to 1000. " + apart
+        )
+        assert reasons[4] == apart
 
 
 def test_bad_cells_counts_dates_and_totals_are_rejected_not_crashed_on(

@@ -2,7 +2,8 @@
 the rows of each order gathered, and a batch of whole orders written at a
 time with the rejected rows and the import's counts, in one transaction that
 is also the job's checkpoint (where a cancel stops it, and where the next
-attempt goes on from).
+attempt goes on from). The orders whose rows are apart in the file are known
+before (split_orders), and rejected whole wherever their rows are.
 """
 
 import logging
@@ -14,7 +15,8 @@ from django.db import transaction
 from apps.core import services as jobs
 from apps.orders.imports import loading, rows, upload
 from apps.orders.imports.rows import OrderGroup
-from apps.orders.models import Order, OrderImport, OrderImportRejection, Product
+from apps.orders.imports.split_orders import SplitOrders
+from apps.orders.models import OrderImport, OrderImportRejection, Product
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +26,9 @@ CENT = Decimal("0.01")
 class Importer:
     """One attempt's pass over the file: groups, batches, and their writing."""
 
-    def __init__(self, order_import: OrderImport):
+    def __init__(self, order_import: OrderImport, split_orders: SplitOrders):
         self.order_import = order_import
+        self.split_orders = split_orders
         self.columns = upload.columns_of(order_import.header)
         self.width = len(order_import.header)
         self.products = {p.sku: p for p in Product.objects.all()}
@@ -85,10 +88,6 @@ class Importer:
         order_import = self.order_import
         orders = self._orders_to_write()
         with transaction.atomic():
-            # An order seen earlier in this file (in an earlier batch) had
-            # its rows apart: none of them is imported.
-            for external_id in _seen_before(order_import, orders):
-                orders.pop(external_id).reject(SPLIT_ORDER.format(external_id))
             new_orders = {key: self._new_order(group) for key, group in orders.items()}
             for key, new_order in list(new_orders.items()):
                 if new_order.total > rows.MAX_TOTAL:
@@ -144,14 +143,15 @@ class Importer:
         self.groups, self.rows_in_batch = [], 0
 
     def _orders_to_write(self) -> dict[str, OrderGroup]:
-        """{external id: group} of the batch's valid orders; an order whose
-        external id came up before in the batch, valid or not, is rejected."""
-        orders, seen = {}, set()
+        """{external id: group} of the batch's valid orders, after rejecting
+        every row of the orders whose rows are apart in the file."""
+        split = self.split_orders.among({group.external_id for group in self.groups})
+        reasons = {key: self.split_orders.reason(key) for key in split}
+        orders = {}
         for group in self.groups:
-            if group.external_id in seen and not group.continued:
-                group.reject(SPLIT_ORDER.format(group.external_id))
-            seen.add(group.external_id)
-            if group.is_valid:
+            if group.external_id in split:
+                group.reject_every_row(reasons[group.external_id])
+            elif group.is_valid:
                 orders[group.external_id] = group
         return orders
 
@@ -175,22 +175,3 @@ class Importer:
             ).quantize(CENT),
             lines=lines,
         )
-
-
-SPLIT_ORDER = (
-    "Order {!r} appeared earlier in the file: the rows of one order must be "
-    "next to each other. These rows were not imported."
-)
-
-
-def _seen_before(order_import: OrderImport, orders: dict) -> set[str]:
-    """Which of these external ids an earlier batch of this import imported
-    or rejected."""
-    ids = list(orders)
-    imported = Order.objects.filter(
-        owner_id=order_import.owner_id, external_id__in=ids, source_import=order_import
-    ).values_list("external_id", flat=True)
-    rejected = order_import.rejections.filter(external_id__in=ids).values_list(
-        "external_id", flat=True
-    )
-    return set(imported) | set(rejected)

@@ -267,6 +267,13 @@ class OrderGroup:
         """Hold the whole order back for `reason` (given to its first row)."""
         self.errors.setdefault(self.rows[0][0], reason)
 
+    def reject_every_row(self, reason: str) -> None:
+        """Hold the whole order back for `reason`, given to each of its rows
+        (after a row's own problem)."""
+        for number, _ in self.rows:
+            own = self.errors.get(number)
+            self.errors[number] = f"{own} {reason}" if own else reason
+
     def rejections(self) -> list[tuple[int, list[str], str]]:
         """Every row of the order, each with why it was not imported: never
         half an order."""

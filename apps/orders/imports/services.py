@@ -1,12 +1,13 @@
 """The CSV import of orders: started by the web, run by a worker in batches.
 
 Follow one import: `order_import_start` (web) checks and stores the file and
-enqueues the job; `order_import_run` (worker, through the job task base) has
-a batches.Importer stream the stored file, gather each order's rows, and
-write a batch of whole orders at a time, with its counts and its rejected
-rows, in one transaction; then it tells the owner. An attempt that dies
-resumes after the last batch it saved; an order already there (same external
-id) is skipped by the database.
+enqueues the job; `order_import_run` (worker, through the job task base)
+reads the stored file once to find the orders whose rows are apart
+(split_orders), then has a batches.Importer stream it again, gather each
+order's rows, and write a batch of whole orders at a time, with its counts
+and its rejected rows, in one transaction; then it tells the owner. An
+attempt that dies resumes after the last batch it saved; an order already
+there (same external id) is skipped by the database.
 """
 
 import logging
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from apps.core import services as jobs
 from apps.notifications import services as notifications
-from apps.orders.imports import batches, upload
+from apps.orders.imports import batches, split_orders, upload
 from apps.orders.models import OrderImport
 
 logger = logging.getLogger(__name__)
@@ -54,10 +55,17 @@ def order_import_start(*, owner, file) -> OrderImport:
 def order_import_run(*, order_import: OrderImport) -> None:
     """Import the stored file, resuming after the last saved batch; run by
     the worker once per attempt."""
-    run = batches.Importer(order_import)
     try:
         with default_storage.open(order_import.stored_file, "rb") as file:
-            run.read(file)
+            jobs.job_progress(
+                order_import,
+                progress=order_import.progress,
+                stage="Checking that the rows of each order are together",
+            )
+            columns = upload.columns_of(order_import.header)
+            with split_orders.SplitOrders(file, columns) as split:
+                file.seek(0)
+                batches.Importer(order_import, split).read(file)
     except (upload.FileRefused, FileNotFoundError) as exc:
         message = (
             exc.message
