@@ -435,6 +435,42 @@ def test_the_rejected_rows_csv_is_safe_in_a_spreadsheet_and_imports_again(
     assert again.orders_imported == 1
 
 
+def test_the_rejected_rows_csv_fixed_imports_the_values_it_was_given(
+    client, user, run_import
+):
+    ids = ["-H1", "=H2", "+H3", "@H4", "'=H5"]
+    original = [[key, "2024-05-01", "MUG-01", "1", "", ""] for key in ids]
+    bad = [[key, day, sku, "0", *rest] for key, day, sku, _, *rest in original]
+    order_import = run_import(user, csv_bytes(bad))
+    client.force_login(user)
+    response = client.get(reverse("orders:import_rejected", args=[order_import.pk]))
+    header, *rejected = csv.reader(
+        io.StringIO(b"".join(response.streaming_content).decode().lstrip("\ufeff"))
+    )
+    assert [row[2] for row in rejected] == ["'-H1", "'=H2", "'+H3", "'@H4", "'=H5"]
+
+    fixed = [[*row[:5], "1", *row[6:]] for row in rejected]
+    again = run_import(user, csv_bytes(fixed, header))
+    assert (again.orders_imported, again.rows_rejected) == (5, 0)
+    # In any file, as in a spreadsheet, "'=H5" is "=H5".
+    assert sorted(Order.objects.values_list("external_id", flat=True)) == sorted(
+        ["-H1", "=H2", "+H3", "@H4", "=H5"]
+    )
+    once_more = run_import(user, csv_bytes(original))
+    assert (once_more.orders_imported, once_more.orders_skipped) == (0, 5)
+    assert Order.objects.count() == 5
+
+
+def test_a_quote_is_taken_off_only_before_a_formula_start():
+    from apps.orders.imports import rows
+
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        assert rows.unneutralised(f"'{start}1") == f"{start}1"
+        assert rows.unneutralised(f"''{start}1") == f"''{start}1"
+    assert rows.unneutralised("'quoted'") == "'quoted'"
+    assert rows.unneutralised("'") == "'"
+
+
 def test_another_user_gets_404_for_every_page_of_an_import(client, user, run_import):
     order_import = run_import(
         user, csv_bytes([["=bad", "2024-05-01", "MUG-01", "0", "", ""]])

@@ -25,8 +25,6 @@ COLUMN_HELP = [
     ("unit_price", False, "Two decimals, positive; empty for the catalogue price."),
     ("status", False, "paid or awaiting_payment (the default)."),
 ]
-# A cell starting with one of these runs as a formula in a spreadsheet.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def sample_rows() -> list[list[str]]:
@@ -45,8 +43,9 @@ def sample_rows() -> list[list[str]]:
 
 
 def neutralise(cell: str) -> str:
-    """Make a text cell that a spreadsheet would run as a formula plain text."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    """Make a text cell that a spreadsheet would run as a formula plain text
+    (rows.read_rows reads it back as it was)."""
+    return "'" + cell if cell.startswith(upload.FORMULA_STARTS) else cell
 
 
 class _Echo:

@@ -15,6 +15,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.utils import timezone
 
+from apps.orders.imports import upload
 from apps.orders.imports.upload import FIX_ENCODING, FileRefused
 
 STATUSES = ("paid", "awaiting_payment")
@@ -36,9 +37,11 @@ MAX_TOTAL = Decimal("9999999999.99")
 def read_rows(file: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) for each row after the header, streamed.
 
-    Row numbers are a spreadsheet's: the header is row 1. Raises FileRefused
-    for a file that stops being readable part-way (bytes that are not UTF-8,
-    a NUL byte, a field past FIELD_MAX, more rows than the cap).
+    Row numbers are a spreadsheet's: the header is row 1. A cell reads as
+    a spreadsheet shows it: "'-5" is "-5" (see `unneutralised`). Raises
+    FileRefused for a file that stops being readable part-way (bytes that
+    are not UTF-8, a NUL byte, a field past FIELD_MAX, more rows than the
+    cap).
     """
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     previous_limit = csv.field_size_limit(FIELD_MAX)
@@ -54,6 +57,8 @@ def read_rows(file: BinaryIO) -> Iterator[tuple[int, list[str]]]:
                     "the rows up to there were read. Split the file."
                 )
             if cells:  # A blank line is no row.
+                if any(cell[:1] == "'" for cell in cells):
+                    cells = [unneutralised(cell) for cell in cells]
                 yield number, cells
     except UnicodeDecodeError as exc:
         raise FileRefused(
@@ -72,6 +77,14 @@ def read_rows(file: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     finally:
         csv.field_size_limit(previous_limit)
         text.detach()
+
+
+def unneutralised(cell: str) -> str:
+    """The cell without the ' that the rejected-rows file (export.neutralise)
+    or a spreadsheet put before a formula's first character."""
+    if cell[:1] == "'" and cell[1:].startswith(upload.FORMULA_STARTS):
+        return cell[1:]
+    return cell
 
 
 def external_id_of(cells: list[str], columns: dict[str, int]) -> str:

@@ -15,6 +15,10 @@ COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 # The rejected-rows file adds these in front; an upload ignores them, so that
 # file can be fixed and uploaded as it is.
 IGNORED_COLUMNS = ("rejected_row", "rejected_reason")
+# A cell starting with one of these runs as a formula in a spreadsheet: that
+# file puts a ' in front of it (as a spreadsheet does, which hides it), and
+# the worker takes it off again, so the fixed file imports the same values.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 64 * 1024
 FIX_ENCODING = (
     'Save it as "CSV UTF-8" (in Excel: File › Save As › CSV UTF-8; in '
