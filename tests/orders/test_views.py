@@ -415,3 +415,44 @@ def test_admin_pages_link_the_app_icon(client):
         reverse("admin:orders_order_add"),
     ):
         assert icon.search(client.get(url).content.decode()), url
+
+
+@pytest.mark.parametrize("external_id", ["A-1001", ""])
+def test_an_order_paid_without_a_payment_here_shows_paid_and_offers_no_payment(
+    client, user, order, external_id
+):
+    # Imported as paid (or seeded so): the order has no payment job.
+    Order.objects.filter(pk=order.pk).update(
+        status=Order.Status.PAID, paid_at=order.ordered_at, external_id=external_id
+    )
+    client.force_login(user)
+    row = client.get(reverse("orders:list")).content.decode()
+    assert "Not paid yet" not in row
+    paid = "Paid (imported)" if external_id else "Paid</span>"
+    assert paid in row
+    page = client.get(reverse("orders:detail", args=[order.pk])).content.decode()
+    assert "Pay $" not in page
+    assert reverse("orders:pay", args=[order.pk]) not in page
+    assert ("before it was imported: there is nothing to pay" in page) == bool(
+        external_id
+    )
+    assert "there is nothing to pay." in page
+
+
+def test_an_imported_order_awaiting_payment_can_be_paid(client, user, order):
+    Order.objects.filter(pk=order.pk).update(external_id="A-1002")
+    client.force_login(user)
+    assert "Not paid yet" in client.get(reverse("orders:list")).content.decode()
+    page = client.get(reverse("orders:detail", args=[order.pk])).content.decode()
+    assert f"Pay ${order.total}" in page
+
+
+def test_seeded_demo_orders_paid_offer_no_payment(client, user, products):
+    services.orders_seed_demo(email=user.email, days=3)
+    client.force_login(user)
+    page = client.get(reverse("orders:list")).content.decode()
+    paid = Order.objects.filter(owner=user, status=Order.Status.PAID)
+    assert page.count("Paid (imported)") == paid.count() > 0
+    for order in paid:
+        detail = client.get(reverse("orders:detail", args=[order.pk]))
+        assert "Pay $" not in detail.content.decode()
