@@ -235,7 +235,12 @@ def _payment_failed(
 
 @transaction.atomic
 def orders_flag_stale() -> list[Order]:
-    """Flag orders unpaid for longer than ORDER_STALE_AFTER and tell staff once.
+    """Flag orders placed here and unpaid for longer than ORDER_STALE_AFTER
+    (checkouts left before paying, or payments stuck), and tell staff once.
+
+    Orders with an external id (imported, or the demo's) are left out: they
+    were placed in their owner's own system, and awaiting payment is what
+    the file said of them, not a checkout left on this site.
 
     Flags and emails commit together, and each order is claimed with a
     conditional UPDATE, so overlapping runs (two beats, a slow run) report it
@@ -247,6 +252,7 @@ def orders_flag_stale() -> list[Order]:
         status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PROCESSING],
         created_at__lt=cutoff,
         flagged_stale_at__isnull=True,
+        external_id="",
     ).values_list("pk", flat=True)
     flagged = [
         pk

@@ -6,8 +6,10 @@ from django.utils import timezone
 
 from apps.notifications.models import OutgoingEmail
 from apps.orders import services, tasks
+from apps.orders.imports import services as imports
 from apps.orders.models import Order
 from tests.factories import UserFactory
+from tests.orders.imports import csv_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +57,20 @@ def test_no_email_when_nothing_is_stale(user, products):
     place(user, products, age_minutes=5)
     assert tasks.orders_flag_stale() == "Flagged 0 stale orders."
     assert not OutgoingEmail.objects.exists()
+
+
+def test_imported_orders_awaiting_payment_are_not_stale_checkouts(
+    user, products, settings, django_capture_on_commit_callbacks
+):
+    settings.ORDER_STALE_AFTER = 60
+    UserFactory(is_staff=True)
+    data = csv_bytes([["A-1", "2024-05-01", "MUG-01", "1", "", ""]])
+    with django_capture_on_commit_callbacks(execute=True):
+        imports.order_import_start(owner=user, file=upload(data))
+    assert Order.objects.filter(external_id="A-1").exists()
+    Order.objects.update(created_at=timezone.now() - timedelta(minutes=90))
+    services.orders_seed_demo(email=user.email, days=3)
+    Order.objects.update(created_at=timezone.now() - timedelta(minutes=90))
+    assert Order.objects.filter(status=Order.Status.AWAITING_PAYMENT).count() > 1
+    assert tasks.orders_flag_stale() == "Flagged 0 stale orders."
+    assert not OutgoingEmail.objects.filter(template="orders_stale").exists()
