@@ -704,3 +704,20 @@ def test_every_formula_start_is_neutralised():
     for start in ("=", "+", "-", "@", "\t", "\r"):
         assert export.neutralise(f"{start}1") == f"'{start}1"
     assert export.neutralise("plain") == "plain"
+
+
+def test_the_import_page_says_it_goes_on_without_you_only_while_it_runs(
+    client, user, run_import
+):
+    client.force_login(user)
+    leave = "You can leave this page: the import goes on"
+    with use_broker("memory://"):
+        waiting = services.order_import_start(
+            owner=user, file=uploaded(csv_bytes(generated_rows(2)))
+        )
+    page = client.get(reverse("orders:import_detail", args=[waiting.pk]))
+    assert leave in page.content.decode()
+    done = run_import(user, csv_bytes(generated_rows(2, prefix="D")))
+    assert done.status == "succeeded"
+    page = client.get(reverse("orders:import_detail", args=[done.pk]))
+    assert leave not in page.content.decode()
