@@ -126,6 +126,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # three PRAGMAs above; on PostgreSQL, a login).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# On PostgreSQL, triggers say which jobs changed and each gunicorn worker
+# listens, so that a status poll for an unchanged job asks the database
+# nothing (apps/core/changes.py). Off: no triggers (job writes skip NOTIFY's
+# lock at commit), and every poll reads the job's row.
+JOB_CHANGE_FEED = env.bool("JOB_CHANGE_FEED", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Accounts

@@ -7,7 +7,7 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from django.core import signals
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_migrate, pre_migrate
 
         from apps.core import (
             changes,
@@ -17,5 +17,6 @@ class CoreConfig(AppConfig):
 
         signals.request_started.connect(logs.request_started)
         signals.request_finished.connect(logs.request_finished)
-        # Once a migrate, after every app's migrations.
+        # Once a migrate, before and after every app's migrations.
+        pre_migrate.connect(changes.drop_triggers, sender=self)
         post_migrate.connect(changes.install_triggers, sender=self)

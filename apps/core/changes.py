@@ -3,15 +3,28 @@ Which jobs changed, heard from PostgreSQL by each web process, so that a
 status poll for a job nobody touched is answered without asking the
 database anything (status.box_unchanged).
 
-- A trigger on every job table says so (NOTIFY job_changed, "table:id")
-  whenever a row changes what its status box shows (the columns of
-  selectors.box_columns), and when a row is deleted. A trigger, not a
-  signal in Python, so that no write is missed: an UPDATE from a service,
-  from the sweeper or from a shell all fire it, and only once it commits.
-  install_triggers writes them after every migrate.
+- Triggers on every job table NOTIFY job_changed, "table:id", when an
+  UPDATE changes a column of selectors.box_columns (the columns a box's
+  fingerprint is made of) and when a row is deleted. Triggers, not signals
+  in Python, so that a service, the sweeper, a bulk update and a shell
+  are all heard, and only once they commit. install_triggers writes them
+  after a migrate, and drop_triggers takes them away before one that has
+  work to do (PostgreSQL will not change the type of a column a trigger
+  names).
 - A thread in each gunicorn worker (gunicorn.conf.py starts it) LISTENs and
-  notes when it heard of each job, and pings the database every few
-  seconds, so that a connection that died quietly stops being trusted.
+  notes when it heard of each job. Every PING_SECONDS it NOTIFYs itself
+  and reads which job tables have their triggers: only once that ping
+  comes back, with every trigger in place and enabled, is the silence
+  before it trusted. A connection that died, a pooler that does not pass
+  notifications on, a migrate under way or a trigger disabled by hand all
+  stop the pings from counting, and polls read the job's row again.
+
+What it costs: NOTIFY takes a lock for the whole database cluster while
+its transaction commits, so job writes that change a box no longer commit
+side by side (README, Status polls). JOB_CHANGE_FEED=False drops the
+triggers and the feed. Not seen at all: a TRUNCATE of a job table, or
+writes made with session_replication_role = replica, which fire no
+trigger; a box they make stale is drawn again within status.REDRAW_SECONDS.
 
 SQLite has neither, and there every poll reads the job's row instead.
 """
@@ -22,7 +35,8 @@ import threading
 import time
 from collections import deque
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from apps.core import selectors
 
@@ -32,13 +46,18 @@ CHANNEL = "job_changed"
 # How far apart two web hosts' clocks may be, with room to spare: a job
 # loaded by one host is compared with what another heard and when.
 CLOCK_MARGIN = 2.0
-# How often the listener pings, and for how long after a ping its silence
-# still means "nothing changed". Past it a poll reads the row again.
+# How often the listener pings itself, and for how long after a ping that
+# came back its silence still means "nothing changed".
 PING_SECONDS = 2.0
 TRUSTED_SECONDS = 5.0
 # How long it remembers hearing of a job: longer than a box's version
-# lasts (status.REDRAW_SECONDS), after which the box is drawn again anyway.
+# lasts (status.REDRAW_SECONDS), after which the box is drawn again anyway;
+# and how many jobs at most, past which it forgets all and starts over.
 REMEMBER_SECONDS = 120.0
+REMEMBER_AT_MOST = 100_000
+# The listener's connection gives up on a silent server after about this
+# long (TCP keepalives and libpq's tcp_user_timeout), and reconnects.
+DEAD_CONNECTION_SECONDS = 30
 
 
 class Feed:
@@ -47,9 +66,9 @@ class Feed:
     def __init__(self):
         self._heard: dict[tuple[str, int], float] = {}  # (table, id): when
         self._order: deque[tuple[float, tuple[str, int]]] = deque()
-        # When LISTEN took effect (None while not listening) and when the
-        # last ping was sent that came back: every change committed between
-        # the two has been heard.
+        # When LISTEN took effect (None while not listening), and when the
+        # last ping that came back was sent: every change committed between
+        # the two has reached this process.
         self.listening_since: float | None = None
         self.confirmed_at = 0.0
         self._pid: int | None = None
@@ -58,8 +77,9 @@ class Feed:
 
     def start(self) -> None:
         """Listen from a thread of this process (once a process; after a
-        fork, in the child). Does nothing on a database without NOTIFY."""
-        if connection.vendor != "postgresql" or self._pid == os.getpid():
+        fork, in the child). Does nothing without NOTIFY (SQLite) or with
+        JOB_CHANGE_FEED off."""
+        if not enabled() or self._pid == os.getpid():
             return
         self._pid = os.getpid()
         self._stopping.clear()
@@ -69,10 +89,11 @@ class Feed:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop listening and close the connection (within PING_SECONDS)."""
+        """Stop listening and close the connection (within PING_SECONDS
+        while the database answers)."""
         if self._thread is not None:
             self._stopping.set()
-            self._thread.join()
+            self._thread.join(timeout=DEAD_CONNECTION_SECONDS)
             self._thread = self._pid = None
 
     def unchanged_since(self, table: str, pk: int, since: float) -> bool:
@@ -95,6 +116,12 @@ class Feed:
         """Note a notification's "table:id"."""
         table, _, pk = payload.rpartition(":")
         now = time.time()
+        if len(self._heard) >= REMEMBER_AT_MOST:
+            # A flood (a bulk change of many jobs): forget it all, and vouch
+            # only for boxes drawn from now on.
+            self._heard.clear()
+            self._order.clear()
+            self.listening_since = now
         key = (table, int(pk))
         self._heard[key] = now
         self._order.append((now, key))
@@ -112,74 +139,176 @@ class Feed:
             self._stopping.wait(1)
 
     def _listen_once(self) -> None:
-        # A connection of its own, in autocommit (Django's default), kept
-        # out of Django's per-thread handler, and named for pg_stat_activity.
-        default = connections[DEFAULT_DB_ALIAS]
-        named = {
-            **default.settings_dict,
-            "OPTIONS": {
-                **default.settings_dict["OPTIONS"],
-                "application_name": CHANNEL,
-            },
-        }
-        database = type(default)(named, DEFAULT_DB_ALIAS)
+        database = _own_connection()
         try:
             database.ensure_connection()
             psycopg = database.connection
             psycopg.execute(f"LISTEN {CHANNEL}")
-            self.listening_since = self.confirmed_at = time.time()
+            expected = _expected_triggers()
+            triggers_before = None
+            pings = 0
             while not self._stopping.is_set():
-                for notification in psycopg.notifies(timeout=PING_SECONDS):
-                    self.heard(notification.payload)
-                # Whatever was committed before this ping has been heard
-                # (a notification comes before the answer that follows it).
+                pings += 1
+                ping = f"ping:{os.getpid()}:{pings}"
                 sent = time.time()
-                psycopg.execute("SELECT 1")
-                self.confirmed_at = sent
+                # Sent and read in one statement, committed at its end: when
+                # the ping comes back, whatever was committed before it has
+                # been heard, if every trigger was there to say it.
+                (_, triggers), *_ = psycopg.execute(PING, [CHANNEL, ping]).fetchall()
+                if triggers != triggers_before:
+                    # Listening from now on (the first ping), or written
+                    # again since the last ping (a migrate), or enabled
+                    # again: what was committed meanwhile may not have been
+                    # said, so vouch only for what is read from now on.
+                    self.listening_since = sent
+                    triggers_before = triggers
+                in_place = {tuple(trigger.split()[:2]) for trigger in triggers}
+                for notification in psycopg.notifies(timeout=PING_SECONDS):
+                    if notification.payload == ping:
+                        if expected <= in_place:
+                            self.confirmed_at = sent
+                    elif not notification.payload.startswith("ping:"):
+                        self.heard(notification.payload)
         finally:
             self.listening_since = None
             database.close()
+
+
+# The listener's ping: a notification to itself, and the job triggers in
+# place and enabled, each with the id and version of its catalogue row.
+PING = """
+    SELECT pg_notify(%s, %s), ARRAY(
+        SELECT c.relname || ' ' || t.tgname || ' ' || t.oid || ' ' || t.xmin
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE t.tgname IN ('box_changed', 'job_deleted') AND t.tgenabled <> 'D'
+        ORDER BY 1
+    )
+"""
 
 
 # The one feed of this process.
 feed = Feed()
 
 
+def enabled() -> bool:
+    return connection.vendor == "postgresql" and settings.JOB_CHANGE_FEED
+
+
+def _own_connection():
+    """A connection of the listener's own, kept out of Django's per-thread
+    handler, named for pg_stat_activity, that gives up on a silent server."""
+    default = connections[DEFAULT_DB_ALIAS]
+    options = {
+        **default.settings_dict["OPTIONS"],
+        "application_name": CHANNEL,
+        "keepalives": 1,
+        "keepalives_idle": DEAD_CONNECTION_SECONDS // 3,
+        "keepalives_interval": DEAD_CONNECTION_SECONDS // 9,
+        "keepalives_count": 3,
+        "tcp_user_timeout": DEAD_CONNECTION_SECONDS * 1000,
+    }
+    named = {**default.settings_dict, "OPTIONS": options}
+    return type(default)(named, DEFAULT_DB_ALIAS)
+
+
+def _expected_triggers() -> set[tuple[str, str]]:
+    tables = [model._meta.db_table for model in selectors.job_models()]
+    return {
+        (table, name) for table in tables for name in ("box_changed", "job_deleted")
+    }
+
+
+def drop_triggers(using: str = DEFAULT_DB_ALIAS, plan=None, **kwargs) -> None:
+    """Before a migrate with work to do (pre_migrate): take the update
+    triggers away, so that its migrations may change any column."""
+    database = connections[using]
+    if database.vendor != "postgresql" or not plan:
+        return
+    quote = database.ops.quote_name
+    with database.cursor() as cursor:
+        tables = set(database.introspection.table_names(cursor))
+        for model in selectors.job_models():
+            if model._meta.db_table in tables:
+                table = quote(model._meta.db_table)
+                cursor.execute(f"DROP TRIGGER IF EXISTS box_changed ON {table}")
+
+
 def install_triggers(using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
-    """Write the triggers on every job table, as their columns are now
-    (connected to post_migrate, so a new job type or column is covered by
-    the migrate that brings it). PostgreSQL only."""
+    """After a migrate (post_migrate): write the triggers of every job table
+    whose columns they do not name yet, from the columns the table has; or,
+    with JOB_CHANGE_FEED off, drop them. A migrate with nothing to do only
+    reads the triggers' comments."""
     database = connections[using]
     if database.vendor != "postgresql":
         return
     quote = database.ops.quote_name
-    with database.cursor() as cursor:
+    with transaction.atomic(using=using), database.cursor() as cursor:
+        # One migrate at a time writes them (two hosts starting together).
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [CHANNEL])
         cursor.execute(
-            f"""
-            CREATE OR REPLACE FUNCTION job_changed() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME || ':' || OLD.id);
-                RETURN NULL;
-            END $$
-            """
+            "SELECT c.relname, t.tgname, obj_description(t.oid, 'pg_trigger')"
+            " FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE t.tgname IN ('box_changed', 'job_deleted')"
         )
-        tables = set(database.introspection.table_names(cursor))
+        written = {(table, name): said for table, name, said in cursor.fetchall()}
+        if not settings.JOB_CHANGE_FEED:
+            for table, name in written:
+                cursor.execute(f"DROP TRIGGER {name} ON {quote(table)}")
+            return
+        tables = database.introspection.table_names(cursor)
+        statements = []
         for model in selectors.job_models():
-            if model._meta.db_table not in tables:
+            db_table = model._meta.db_table
+            if db_table not in tables:
                 continue  # Its app was migrated back to before it.
-            # The function above names the row by its id.
+            # job_changed() names the row by its id.
             assert model._meta.pk.column == "id", model
-            table = quote(model._meta.db_table)
-            columns = [quote(field.column) for field in selectors.box_columns(model)]
-            old = ", ".join(f"OLD.{column}" for column in columns)
-            new = ", ".join(f"NEW.{column}" for column in columns)
-            cursor.execute(
-                f"CREATE OR REPLACE TRIGGER box_changed AFTER UPDATE ON {table}"
-                f" FOR EACH ROW WHEN (({old}) IS DISTINCT FROM ({new}))"
-                " EXECUTE FUNCTION job_changed()"
-            )
-            cursor.execute(
-                f"CREATE OR REPLACE TRIGGER job_deleted AFTER DELETE ON {table}"
-                " FOR EACH ROW EXECUTE FUNCTION job_changed()"
-            )
+            # The columns the table has, should a migrate have taken some
+            # away that the model still names.
+            present = {
+                column.name
+                for column in database.introspection.get_table_description(
+                    cursor, db_table
+                )
+            }
+            columns = [
+                quote(field.column)
+                for field in selectors.box_columns(model)
+                if field.column in present
+            ]
+            said = "columns: " + ", ".join(columns)
+            table = quote(db_table)
+            if written.get((db_table, "box_changed")) != said:
+                old = ", ".join(f"OLD.{column}" for column in columns)
+                new = ", ".join(f"NEW.{column}" for column in columns)
+                statements += [
+                    (
+                        f"CREATE OR REPLACE TRIGGER box_changed AFTER UPDATE ON {table}"
+                        f" FOR EACH ROW WHEN (({old}) IS DISTINCT FROM ({new}))"
+                        " EXECUTE FUNCTION job_changed()",
+                        [],
+                    ),
+                    (f"COMMENT ON TRIGGER box_changed ON {table} IS %s", [said]),
+                ]
+            if (db_table, "job_deleted") not in written:
+                statements.append(
+                    (
+                        f"CREATE OR REPLACE TRIGGER job_deleted AFTER DELETE ON {table}"
+                        " FOR EACH ROW EXECUTE FUNCTION job_changed()",
+                        [],
+                    )
+                )
+        if statements:
+            cursor.execute(FUNCTION)
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+
+FUNCTION = f"""
+    CREATE OR REPLACE FUNCTION job_changed() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME || ':' || OLD.id);
+        RETURN NULL;
+    END $$
+"""

@@ -128,16 +128,43 @@ def test_a_retry_counting_down_is_never_vouched_for(feed, user):
     assert status.box_version(job, "a-session").isalnum()  # No window.
 
 
-def test_a_feed_that_has_not_confirmed_lately_is_not_trusted(
-    feed, client, user, django_assert_num_queries
+def test_a_trigger_disabled_by_hand_stops_the_feed_vouching(
+    feed, client, user, monkeypatch, django_assert_num_queries
 ):
+    monkeypatch.setattr(changes, "TRUSTED_SECONDS", 0.5)
     client.force_login(user)
     job = SampleJob.objects.create(owner=user)
     poll_url = draw(client, job)
-    # As when its connection died quietly: the pings stopped coming back.
-    feed.confirmed_at -= changes.TRUSTED_SECONDS + 1
-    with django_assert_num_queries(1):  # The job's row, read again.
-        assert client.get(poll_url, headers={"HX-Request": "true"}).status_code == 204
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER box_changed")
+    try:
+        # Its pings no longer count: changes here would not be said.
+        time.sleep(changes.PING_SECONDS + 0.6)
+        with django_assert_num_queries(1):  # The job's row, read again.
+            response = client.get(poll_url, headers={"HX-Request": "true"})
+        assert response.status_code == 204
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER box_changed")
+
+
+def test_triggers_written_again_are_a_gap_in_what_was_heard(feed, user):
+    # As a migrate does: what was committed between the drop and the new
+    # trigger was never said, so jobs read before are vouched for no more.
+    read_before = SampleJob.objects.get(pk=SampleJob.objects.create(owner=user).pk)
+    assert feed.unchanged_since(TABLE, read_before.pk, read_before.loaded_at)
+    changes.drop_triggers(plan=["a migration"])
+    changes.install_triggers()
+    wait_until(
+        lambda: not feed.unchanged_since(TABLE, read_before.pk, read_before.loaded_at),
+        timeout=10,
+    )
+    time.sleep(1.2)  # Boxes drawn from here on say so to the second.
+    read_after = SampleJob.objects.get(pk=read_before.pk)
+    wait_until(
+        lambda: feed.unchanged_since(TABLE, read_after.pk, read_after.loaded_at),
+        timeout=10,
+    )
 
 
 def test_a_job_read_before_the_feed_listened_is_not_vouched_for(
@@ -168,3 +195,60 @@ def test_the_listener_says_who_it_is_and_comes_back_after_its_connection_dies(
         cursor.execute("SELECT pg_terminate_backend(%s)", [first])
     wait_until(lambda: listeners() not in ([], [first]), timeout=10)
     wait_until(lambda: feed.listening_since is not None, timeout=10)
+
+
+def trigger_versions():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t.oid, t.xmin::text FROM pg_trigger t"
+            " WHERE t.tgname IN ('box_changed', 'job_deleted') ORDER BY 1"
+        )
+        return cursor.fetchall()
+
+
+def test_a_migrate_with_nothing_to_do_writes_no_trigger():
+    before = trigger_versions()
+    assert len(before) == len(changes._expected_triggers())
+    changes.drop_triggers(plan=[])
+    changes.install_triggers()
+    assert trigger_versions() == before
+
+
+def test_a_migrate_may_change_the_type_of_a_column_the_trigger_names():
+    alter = f"ALTER TABLE {TABLE} ALTER COLUMN stage TYPE varchar(%s)"
+    with (
+        pytest.raises(Exception, match="used in a trigger definition"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(alter % 300)
+    changes.drop_triggers(plan=["a migration"])  # As pre_migrate does.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(alter % 300)
+            cursor.execute(alter % 200)
+    finally:
+        changes.install_triggers()
+    assert len(trigger_versions()) == len(changes._expected_triggers())
+
+
+def test_switched_off_there_are_no_triggers_and_no_feed(settings):
+    settings.JOB_CHANGE_FEED = False
+    try:
+        changes.install_triggers()
+        assert trigger_versions() == []
+        off = changes.Feed()
+        off.start()
+        assert off._thread is None
+    finally:
+        settings.JOB_CHANGE_FEED = True
+        changes.install_triggers()
+
+
+def test_a_flood_of_changes_is_forgotten_at_once(monkeypatch):
+    monkeypatch.setattr(changes, "REMEMBER_AT_MOST", 3)
+    flooded = changes.Feed()
+    flooded.listening_since = 0.0
+    for pk in range(1, 5):
+        flooded.heard(f"{TABLE}:{pk}")
+    assert list(flooded._heard) == [(TABLE, 4)]
+    assert flooded.listening_since > time.time() - 5  # Vouches afresh.
