@@ -110,8 +110,10 @@ class Job(models.Model):
     def from_db(cls, db, field_names, values):
         job = super().from_db(db, field_names, values)
         # When its row was read, near enough (apps.core.changes.CLOCK_MARGIN
-        # covers the moment between): a box drawn from this instance shows
-        # the job as it was then (status.box_version).
+        # covers the moment between the query and this): a box drawn from
+        # the instance shows the row as it was then (status.box_version).
+        # Values changed on the instance and not saved are no longer the
+        # row's: draw a box from such an instance only after saving it.
         job.loaded_at = time.time()
         return job
 

@@ -86,7 +86,8 @@ def session_cookie(request) -> str:
 
 def box_version(job: Job, session: str) -> str:
     """The version of the box drawn from `job` for the browser holding
-    session cookie `session`, in two halves (box_unchanged reads both):
+    session cookie `session`, in two parts, or three (box_unchanged reads
+    them all):
 
     - who may present it: a tag keyed with the SECRET_KEY over the job, the
       session cookie and the REDRAW_SECONDS period we are in;
@@ -95,14 +96,13 @@ def box_version(job: Job, session: str) -> str:
       and every change of the job writes it), of whether its worker is lost,
       and of the same period, so that the box is drawn afresh now and then.
       The period is shifted by the job's id, so that the boxes of many jobs
-      are not all redrawn in the same second.
+      are not all redrawn in the same second;
+    - on PostgreSQL, signed by the tag: from when to when the change feed
+      may vouch for the box without its row being read (_window).
 
     Made from the instance the box is drawn from, not from a fresh read: a
     box drawn from a row that changed since it was loaded then carries an
-    old fingerprint, and the next poll draws it again.
-
-    On PostgreSQL a third part, signed by the tag, says from when to when
-    the change feed may vouch for the box (_window)."""
+    old fingerprint, and the next poll draws it again."""
     model = type(job)
     columns = selectors.box_columns(model)
     values = [field.get_prep_value(getattr(job, field.attname)) for field in columns]
