@@ -10,8 +10,10 @@ request is what htmx sends every second: a logged-in session, HX-Request,
 a running email job's box, and the version of the box the page shows; most
 such polls find nothing changed and are answered 204. Beside it, the same
 endpoint asked without the version, drawing the whole box every time (what
-a poll that finds the job changed costs). POLLING_DATABASE_URL runs it on
-another database than a fresh SQLite file (an empty PostgreSQL one).
+a poll that finds the job changed costs). It runs on a fresh SQLite file,
+and first on a throwaway PostgreSQL database when DATABASE_URL names a
+server; there it also measures what the change feed's triggers cost job
+writes (apps/core/changes.py).
 
 One worker-core's requests per second is also how many 1-second pollers it
 sustains. `python -m bench polling` runs only this part.
@@ -29,6 +31,8 @@ from pathlib import Path
 from tests.processes import BASE_DIR, free_port, wait_until
 
 DATABASE = BASE_DIR / "var" / "bench-polling.sqlite3"
+DATABASE_NAME = "bench_polling"  # Beside DATABASE_URL's, on PostgreSQL.
+WRITERS = 4
 CONNECTIONS = 8
 SECONDS = 5
 ROUNDS = 3
@@ -153,16 +157,40 @@ print(reverse("core:job_status", args=[email._meta.label_lower, email.pk]))
 
 
 def rows() -> list[dict]:
-    from bench import report
+    """On a throwaway PostgreSQL database beside DATABASE_URL's when it names
+    one (with the cost of the change feed's triggers to job writes), and on
+    SQLite."""
+    found = []
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url.startswith(("postgres://", "postgresql://")):
+        import psycopg
 
+        server = database_url.rsplit("/", 1)[0]
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME}")
+            admin.execute(f"CREATE DATABASE {DATABASE_NAME}")
+        try:
+            found += rows_for(f"{server}/{DATABASE_NAME}", "postgresql")
+            found += write_rows(f"{server}/{DATABASE_NAME}")
+        finally:
+            with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME}")
+    else:
+        say("DATABASE_URL names no PostgreSQL server; SQLite only")
     for suffix in ("", "-wal", "-shm"):
         DATABASE.with_name(DATABASE.name + suffix).unlink(missing_ok=True)
+    return found + rows_for(f"sqlite:///{DATABASE}", "sqlite")
+
+
+def rows_for(database_url: str, label: str) -> list[dict]:
+    """The polling rows on the empty, or new, database `database_url`."""
+    from bench import report
+
     port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        # SQLite unless told (an empty PostgreSQL database, say).
-        "DATABASE_URL": os.environ.get("POLLING_DATABASE_URL", f"sqlite:///{DATABASE}"),
+        "DATABASE_URL": database_url,
         "DEBUG": "False",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECRET_KEY": "bench-polling-" + "x" * 40,
@@ -238,7 +266,7 @@ def rows() -> list[dict]:
     assert figures["status"]["failures"] == 0, "the status endpoint failed"
     assert figures["redraw"]["failures"] == 0, "the status endpoint failed"
     say(
-        f"status endpoint {figures['status']['rps']:.0f} requests/s "
+        f"{label}: status endpoint {figures['status']['rps']:.0f} requests/s "
         f"(p95 {figures['status']['p95_ms']:.1f} ms; drawing the box every time "
         f"{figures['redraw']['rps']:.0f}) against /healthz "
         f"{figures['bare']['rps']:.0f} (p95 {figures['bare']['p95_ms']:.1f} ms): "
@@ -247,19 +275,19 @@ def rows() -> list[dict]:
     )
     return [
         report.row(
-            "poll_status_rps_vs_bare_view",
+            f"poll_status_rps_vs_bare_view_{label}",
             {"ours": figures["status"]["rps"], "bare": figures["bare"]["rps"]},
             "req/s",
             lower_is_better=False,
         ),
         report.row(
-            "poll_status_redrawn_rps_vs_bare_view",
+            f"poll_status_redrawn_rps_vs_bare_view_{label}",
             {"ours": figures["redraw"]["rps"], "bare": figures["bare"]["rps"]},
             "req/s",
             lower_is_better=False,
         ),
         report.row(
-            "poll_status_p95_ms_vs_bare_view",
+            f"poll_status_p95_ms_vs_bare_view_{label}",
             {"ours": figures["status"]["p95_ms"], "bare": figures["bare"]["p95_ms"]},
             "ms",
             lower_is_better=True,
@@ -267,7 +295,96 @@ def rows() -> list[dict]:
     ]
 
 
+def write_rows(database_url: str) -> list[dict]:
+    """What the change feed's triggers cost job writes: WRITERS connections
+    changing the progress of their own job as fast as they can, with the
+    trigger on and off in turns (NOTIFY takes a lock for the whole cluster
+    while its transaction commits)."""
+    from bench import report
+
+    command = [sys.executable, "-m", "bench.polling", "writes", database_url]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench-polling-" + "x" * 40,
+    }
+    result = subprocess.run(
+        command, cwd=BASE_DIR, env=env, capture_output=True, text=True, check=True
+    )
+    on, off = json.loads(result.stdout.strip().splitlines()[-1])
+    say(f"postgresql: job writes {on:.0f}/s with the feed's trigger, {off:.0f} without")
+    return [
+        report.row(
+            "job_writes_per_s_with_change_feed_vs_without_postgresql",
+            {"ours": on, "bare": off},
+            "writes/s",
+            lower_is_better=False,
+        )
+    ]
+
+
+def writes(database_url: str) -> tuple[float, float]:
+    """Job writes a second with the trigger and without (medians of turns).
+    Runs in its own process (python -m bench.polling writes URL)."""
+    import threading
+
+    import django
+    import psycopg
+
+    django.setup()
+    from apps.notifications.models import OutgoingEmail
+
+    ids = []
+    for n in range(WRITERS):  # Copies of the polled job, one for each writer.
+        email = OutgoingEmail.objects.get(idempotency_key="poll")
+        email.pk, email.idempotency_key = None, f"writes-{n}"
+        email.save()
+        ids.append(email.pk)
+
+    with psycopg.connect(database_url, autocommit=True) as setup:
+
+        def run(job_id: int, counts: list, stop_at: float) -> None:
+            with psycopg.connect(database_url, autocommit=True) as writer:
+                done = 0
+                while time.perf_counter() < stop_at:
+                    writer.execute(
+                        "UPDATE notifications_outgoingemail"
+                        " SET progress = (progress + 1) %% 100 WHERE id = %s",
+                        [job_id],
+                    )
+                    done += 1
+                counts.append(done)
+
+        turns = {"ENABLE": [], "DISABLE": []}
+        for _ in range(ROUNDS):
+            for switch in turns:
+                setup.execute(
+                    f"ALTER TABLE notifications_outgoingemail {switch}"
+                    " TRIGGER box_changed"
+                )
+                counts: list[int] = []
+                stop_at = time.perf_counter() + SECONDS
+                threads = [
+                    threading.Thread(target=run, args=(job_id, counts, stop_at))
+                    for job_id in ids
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                turns[switch].append(sum(counts) / SECONDS)
+        setup.execute(
+            "ALTER TABLE notifications_outgoingemail ENABLE TRIGGER box_changed"
+        )
+    return statistics.median(turns["ENABLE"]), statistics.median(turns["DISABLE"])
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["writes"]:
+        print(json.dumps(writes(sys.argv[2])))
+        raise SystemExit
+
     if sys.argv[1:2] == ["load"]:
         url, cookie, headers, seconds, connections, follow = sys.argv[2:8]
         figures = load(

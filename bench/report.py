@@ -15,6 +15,7 @@ DECIMALS = {
     "tasks/s": 0,
     "req/s": 0,
     "jobs/s": 0,
+    "writes/s": 0,
     "rows/s": 0,
     "pages/s": 2,
     "s": 2,
