@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import cancel
+from apps.core import services as jobs
 from apps.notifications.models import Notification
 from apps.orders import tasks
 from apps.orders.imports import loading, services
@@ -365,6 +366,25 @@ def test_cancel_stops_at_the_next_batch_and_keeps_what_was_saved(
     assert "Cancelled after row 3. The 1 order imported before that is kept" in (
         page.content.decode()
     )
+
+
+def test_cancel_stops_the_first_pass_too(user, run_import, monkeypatch):
+    # A million rows take the first pass some seconds: a cancel is heard
+    # there as well, before anything is written.
+    from apps.orders.imports import split_orders
+
+    monkeypatch.setattr(split_orders, "CHECKPOINT_ROWS", 5)
+    checkpoint = jobs.job_progress
+
+    def cancel_at_row_10(job, **kwargs):
+        if "10 rows read" in kwargs.get("stage", ""):
+            assert cancel.job_cancel(OrderImport.objects.get())
+        return checkpoint(job, **kwargs)
+
+    monkeypatch.setattr(jobs, "job_progress", cancel_at_row_10)
+    order_import = run_import(user, csv_bytes(generated_rows(30)))
+    assert order_import.status == "cancelled"
+    assert (order_import.rows_done, Order.objects.count()) == (0, 0)
 
 
 def test_an_attempt_that_dies_is_resumed_after_its_last_saved_batch(

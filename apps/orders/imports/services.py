@@ -57,13 +57,17 @@ def order_import_run(*, order_import: OrderImport) -> None:
     the worker once per attempt."""
     try:
         with default_storage.open(order_import.stored_file, "rb") as file:
-            jobs.job_progress(
-                order_import,
-                progress=order_import.progress,
-                stage="Checking that the rows of each order are together",
-            )
+            checking = "Checking that the rows of each order are together"
+
+            def checkpoint(rows_read: int) -> None:
+                read = f": {rows_read:,} rows read" if rows_read else ""
+                jobs.job_progress(
+                    order_import, progress=order_import.progress, stage=checking + read
+                )
+
+            checkpoint(0)
             columns = upload.columns_of(order_import.header)
-            with split_orders.SplitOrders(file, columns) as split:
+            with split_orders.SplitOrders(file, columns, checkpoint) as split:
                 file.seek(0)
                 batches.Importer(order_import, split).read(file)
     except (upload.FileRefused, FileNotFoundError) as exc:

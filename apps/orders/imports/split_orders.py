@@ -29,13 +29,17 @@ CHUNK = 10_000
 LOOKUP = 900
 # Runs of one order a reason names; it must fit the reason's 500 characters.
 NAMED_RUNS = 10
+# Rows read between two calls of the checkpoint (where a cancel stops it).
+CHECKPOINT_ROWS = 100_000
 
 
 class SplitOrders:
     """The external ids whose rows are not all consecutive in one file;
     close it (or use it in a `with`) to delete its temporary file."""
 
-    def __init__(self, file: BinaryIO, columns: dict[str, int]):
+    def __init__(self, file: BinaryIO, columns: dict[str, int], checkpoint=None):
+        """Read `file` through, calling `checkpoint(rows_read)` every
+        CHECKPOINT_ROWS rows: the job's progress, where a cancel stops it."""
         # "": a private database in a temporary file, deleted on close; its
         # pages stay in a small cache and the rest goes to the file.
         self.db = sqlite3.connect("")
@@ -49,7 +53,11 @@ class SplitOrders:
         self.db.execute(
             "CREATE TABLE runs (external_id TEXT, first_row INTEGER, last_row INTEGER)"
         )
-        self._note_runs(file, columns)
+        try:
+            self._note_runs(file, columns, checkpoint or (lambda rows_read: None))
+        except BaseException:
+            self.close()  # Cancelled, or the worker is stopping.
+            raise
         self.db.execute(
             "CREATE TABLE split (external_id TEXT PRIMARY KEY) WITHOUT ROWID"
         )
@@ -69,10 +77,12 @@ class SplitOrders:
             )
         self.db.execute("DROP TABLE runs")
 
-    def _note_runs(self, file: BinaryIO, columns: dict[str, int]) -> None:
+    def _note_runs(self, file: BinaryIO, columns: dict[str, int], checkpoint) -> None:
         noted, key, first, last = [], None, 0, 0
         try:
             for number, cells in rows.read_rows(file):
+                if number % CHECKPOINT_ROWS == 0:
+                    checkpoint(number)
                 # The importer's groups: an empty id is an order of its own.
                 this = rows.external_id_of(cells, columns)
                 if this and this == key:
