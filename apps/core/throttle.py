@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from functools import wraps
 
 from django.conf import settings
+from django.core.cache import caches
 from django.shortcuts import render
+from django_ratelimit import core as ratelimit_core
 from django_ratelimit.core import get_usage
 
 logger = logging.getLogger(__name__)
@@ -79,22 +81,23 @@ def fold(text: str) -> str:
 
 def throttle(group: str, *limits: Limit):
     """Answer 429 to a POST once any of `limits` is used up, saying when to try
-    again. A POST counts once it was acted on, which the view says by
-    redirecting (as it does after a valid form): a form sent back with its
-    errors costs nothing, so a newcomer who mistypes is never locked out.
-    GETs (showing the form) are never limited or counted."""
+    again. Every POST is counted before the view runs (so that many sent at
+    once cannot all slip under a limit), and given back when the view did
+    not act on it, which it says by not redirecting: a form sent back with
+    its errors costs nothing, so a newcomer who mistypes is never locked
+    out. GETs (showing the form) are never limited or counted."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             if request.method != "POST":
                 return view(request, *args, **kwargs)
-            wait = seconds_until_allowed(request, group, limits)
+            wait, counted = count(request, group, limits)
             if wait is not None:
                 return too_many_requests(request, wait)
             response = view(request, *args, **kwargs)
-            if 300 <= response.status_code < 400:
-                count(request, group, limits)
+            if not 300 <= response.status_code < 400:
+                give_back(counted)
             return response
 
         return wrapper
@@ -102,42 +105,52 @@ def throttle(group: str, *limits: Limit):
     return decorator
 
 
-def seconds_until_allowed(request, group: str, limits) -> int | None:
-    """None if every limit allows one more, else how long until the strictest
-    one does."""
-    waits = [
-        usage["time_left"]
-        for usage in _usages(request, group, limits, increment=False)
-        if usage["count"] >= usage["limit"]
-    ]
-    return max(waits) if waits else None
-
-
-def count(request, group: str, limits) -> None:
-    """Count this request against every limit."""
-    _usages(request, group, limits, increment=True)
-
-
-def _usages(request, group: str, limits, *, increment: bool) -> list[dict]:
-    """django-ratelimit's usage of each limit (counted first, with
-    `increment`); a limit the cache could not tell is left out."""
-    usages = []
+def count(request, group: str, limits) -> tuple[int | None, list[str]]:
+    """Count this request against every limit: (None if all allow it, else
+    how long until the strictest one does; the cache keys counted)."""
+    waits, counted = [], []
     for limit in limits:
+        rate = getattr(settings, limit.setting)
         try:
+            # django-ratelimit's own key for the count get_usage adds to, so
+            # that give_back takes from the same one.
+            value = limit.key(group, request)
+            window = ratelimit_core._get_window(
+                value, ratelimit_core._split_rate(rate)[1]
+            )
             usage = get_usage(
                 request,
                 group=f"{group}:{limit.setting}",
-                key=limit.key,
-                rate=getattr(settings, limit.setting),
+                key=lambda group, request, value=value: value,
+                rate=rate,
                 method=["POST"],
-                increment=increment,
+                increment=True,
             )
         except Exception:  # The cache (Redis) is down: serve, and say so.
             logger.warning("Rate limit %s not checked: cache unavailable", group)
             continue
-        if usage:
-            usages.append(usage)
-    return usages
+        if not usage:
+            continue
+        counted.append(
+            ratelimit_core._make_cache_key(
+                f"{group}:{limit.setting}", window, rate, value, ["POST"]
+            )
+        )
+        if usage["should_limit"]:
+            waits.append(usage["time_left"])
+    return (max(waits) if waits else None), counted
+
+
+def give_back(counted: list[str]) -> None:
+    """Take back what count() added (a window that ended meanwhile, gone
+    from the cache, has nothing to give back)."""
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    for key in counted:
+        try:
+            if cache.get(key, 0) > 0:
+                cache.decr(key)
+        except Exception:  # Gone meanwhile, or the cache is down.
+            logger.warning("Rate limit count not given back")
 
 
 def too_many_requests(

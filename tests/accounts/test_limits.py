@@ -128,6 +128,33 @@ def test_a_form_sent_back_with_errors_uses_up_no_limit(
     assert reset(client, user.email).status_code == 302
 
 
+def test_posts_sent_all_at_once_cannot_slip_under_a_limit(rf, settings):
+    import threading
+    import time
+
+    from django.http import HttpResponseRedirect
+
+    from apps.core.throttle import by_client, throttle
+
+    settings.RATE_LIMIT_RESET_PER_CLIENT = "3/h"
+
+    @throttle("at-once", by_client("RATE_LIMIT_RESET_PER_CLIENT"))
+    def slow(request):
+        time.sleep(0.05)  # All of them are in here together.
+        return HttpResponseRedirect("/")
+
+    answers = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(slow(rf.post("/")).status_code))
+        for _ in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [302] * 3 + [429] * 17
+
+
 def test_sign_ups_for_one_address_are_limited_whatever_the_client(
     user, password, settings
 ):
