@@ -154,7 +154,7 @@ class DeadLetterPaymentAdmin(PaymentAdmin):
 
     @admin.display(description="owner", ordering="owner__email")
     def owner_email(self, payment):
-        return shortened(payment.owner.email, 26)
+        return shortened(payment.owner.email, 20)
 
     @admin.display(description="dead-lettered", ordering="dead_lettered_at")
     def dead_lettered(self, payment):

@@ -238,9 +238,10 @@ def orders_flag_stale() -> list[Order]:
     """Flag orders placed here and unpaid for longer than ORDER_STALE_AFTER
     (checkouts left before paying, or payments stuck), and tell staff once.
 
-    Orders with an external id (imported, or the demo's) are left out: they
-    were placed in their owner's own system, and awaiting payment is what
-    the file said of them, not a checkout left on this site.
+    Orders with an external id (imported, or the demo's) that await payment
+    are left out: awaiting payment is what their file said of them, not a
+    checkout left on this site. Once a payment of theirs is under way here,
+    they are watched like any other.
 
     Flags and emails commit together, and each order is claimed with a
     conditional UPDATE, so overlapping runs (two beats, a slow run) report it
@@ -248,12 +249,15 @@ def orders_flag_stale() -> list[Order]:
     """
     now = timezone.now()
     cutoff = now - timedelta(minutes=settings.ORDER_STALE_AFTER)
-    candidates = Order.objects.filter(
-        status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PROCESSING],
-        created_at__lt=cutoff,
-        flagged_stale_at__isnull=True,
-        external_id="",
-    ).values_list("pk", flat=True)
+    candidates = (
+        Order.objects.filter(
+            status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PROCESSING],
+            created_at__lt=cutoff,
+            flagged_stale_at__isnull=True,
+        )
+        .exclude(status=Order.Status.AWAITING_PAYMENT, external_id__gt="")
+        .values_list("pk", flat=True)
+    )
     flagged = [
         pk
         for pk in candidates[:200]

@@ -394,7 +394,7 @@ def test_dead_letter_admin_fits_1280_px_with_the_sidebar_open(
     page: Page, password, screenshot
 ):
     # Long addresses and messages, as real entries have: the table must still fit.
-    shopper = UserFactory(email="a.very-long-customer-address@example-shop.com")
+    shopper = UserFactory(email="firstname.lastname.accounts@bigcorp.example.com")
     now = timezone.now()
     for n, (order_status, error) in enumerate(
         [

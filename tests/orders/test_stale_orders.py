@@ -74,3 +74,19 @@ def test_imported_orders_awaiting_payment_are_not_stale_checkouts(
     assert Order.objects.filter(status=Order.Status.AWAITING_PAYMENT).count() > 1
     assert tasks.orders_flag_stale() == "Flagged 0 stale orders."
     assert not OutgoingEmail.objects.filter(template="orders_stale").exists()
+
+
+def test_an_imported_order_whose_payment_here_is_stuck_is_flagged(
+    user, products, settings, django_capture_on_commit_callbacks
+):
+    settings.ORDER_STALE_AFTER = 60
+    UserFactory(is_staff=True)
+    data = csv_bytes([["A-1", "2024-05-01", "MUG-01", "1", "", ""]])
+    with django_capture_on_commit_callbacks(execute=True):
+        imports.order_import_start(owner=user, file=upload(data))
+    # Its owner started paying it here, and the payment is stuck.
+    Order.objects.update(
+        status=Order.Status.PROCESSING,
+        created_at=timezone.now() - timedelta(minutes=90),
+    )
+    assert tasks.orders_flag_stale() == "Flagged 1 stale order."

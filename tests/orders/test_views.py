@@ -6,9 +6,11 @@ from django.urls import reverse
 
 from apps.core.exceptions import RetryLater
 from apps.orders import services, tasks
+from apps.orders.imports import services as imports
 from apps.orders.models import Order, Payment
 from tests.factories import UserFactory
 from tests.orders.attempts import exhaust
+from tests.orders.imports import csv_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -417,26 +419,37 @@ def test_admin_pages_link_the_app_icon(client):
         assert icon.search(client.get(url).content.decode()), url
 
 
-@pytest.mark.parametrize("external_id", ["A-1001", ""])
 def test_an_order_paid_without_a_payment_here_shows_paid_and_offers_no_payment(
-    client, user, order, external_id
+    client, user, order
 ):
-    # Imported as paid (or seeded so): the order has no payment job.
+    # Seeded so, or paid by staff: the order has no payment job.
     Order.objects.filter(pk=order.pk).update(
-        status=Order.Status.PAID, paid_at=order.ordered_at, external_id=external_id
+        status=Order.Status.PAID, paid_at=order.ordered_at
     )
     client.force_login(user)
     row = client.get(reverse("orders:list")).content.decode()
     assert "Not paid yet" not in row
-    paid = "Paid (imported)" if external_id else "Paid</span>"
-    assert paid in row
+    assert "Paid</span>" in row
     page = client.get(reverse("orders:detail", args=[order.pk])).content.decode()
     assert "Pay $" not in page
     assert reverse("orders:pay", args=[order.pk]) not in page
-    assert ("before it was imported: there is nothing to pay" in page) == bool(
-        external_id
-    )
     assert "there is nothing to pay." in page
+    assert "imported" not in page
+
+
+def test_an_order_imported_as_paid_says_so_and_offers_no_payment(
+    client, user, products, django_capture_on_commit_callbacks
+):
+    data = csv_bytes([["A-1001", "2024-05-01", "MUG-01", "1", "", "paid"]])
+    with django_capture_on_commit_callbacks(execute=True):
+        imports.order_import_start(owner=user, file=upload(data))
+    imported = Order.objects.get(external_id="A-1001")
+    client.force_login(user)
+    row = client.get(reverse("orders:list")).content.decode()
+    assert "Paid (imported)" in row and "Not paid yet" not in row
+    page = client.get(reverse("orders:detail", args=[imported.pk])).content.decode()
+    assert "before it was imported: there is nothing to pay" in page
+    assert reverse("orders:pay", args=[imported.pk]) not in page
 
 
 def test_an_imported_order_awaiting_payment_can_be_paid(client, user, order):
@@ -452,7 +465,8 @@ def test_seeded_demo_orders_paid_offer_no_payment(client, user, products):
     client.force_login(user)
     page = client.get(reverse("orders:list")).content.decode()
     paid = Order.objects.filter(owner=user, status=Order.Status.PAID)
-    assert page.count("Paid (imported)") == paid.count() > 0
+    assert paid.exists()
+    assert "(imported)" not in page  # Seeded, not imported.
     for order in paid:
         detail = client.get(reverse("orders:detail", args=[order.pk]))
         assert "Pay $" not in detail.content.decode()
