@@ -26,6 +26,14 @@ price of safety.
   with the same rows in one Bootstrap 5 document, and show how ours grows to
   10,000 orders.
 
+- The thumbnail rows (thumbs_*; bench.thumbnails) compare our way of
+  making an image's three sizes with opening it whole for each size.
+
+- The polling rows (poll_status_*; bench.polling) compare a job's status
+  poll under load with /healthz on the same gunicorn worker, on PostgreSQL
+  (when DATABASE_URL names one) and SQLite; job_writes_* says what the change
+  feed's trigger costs job writes on PostgreSQL.
+
 Run it with `make bench` or `python -m bench`; it prints a table and writes
 var/bench.json. This package imports nothing heavy here, because the workers
 import its submodules (bench.tasks, bench.bare) by name.
