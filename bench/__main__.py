@@ -60,21 +60,12 @@ def say(message: str) -> None:
 def import_rows(database_url: str) -> list[dict]:
     """The CSV import's rows (bench.imports), on a throwaway PostgreSQL
     database beside `database_url`'s when it names one, and on SQLite."""
-    from bench import imports
+    from bench import databases, imports
 
     rows = []
-    if database_url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        server = database_url.rsplit("/", 1)[0]
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {imports.DATABASE_NAME}")
-            admin.execute(f"CREATE DATABASE {imports.DATABASE_NAME}")
-        try:
-            rows += imports.rows_for(f"{server}/{imports.DATABASE_NAME}", "postgresql")
-        finally:
-            with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {imports.DATABASE_NAME}")
+    if databases.names_postgresql(database_url):
+        with databases.throwaway(database_url, imports.DATABASE_NAME) as url:
+            rows += imports.rows_for(url, "postgresql")
     else:
         say("imports: DATABASE_URL names no PostgreSQL server; SQLite only")
     sqlite = VAR_DIR / "bench-imports.sqlite3"

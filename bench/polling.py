@@ -160,21 +160,14 @@ def rows() -> list[dict]:
     """On a throwaway PostgreSQL database beside DATABASE_URL's when it names
     one (with the cost of the change feed's triggers to job writes), and on
     SQLite."""
+    from bench import databases
+
     found = []
     database_url = os.environ.get("DATABASE_URL", "")
-    if database_url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        server = database_url.rsplit("/", 1)[0]
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME}")
-            admin.execute(f"CREATE DATABASE {DATABASE_NAME}")
-        try:
-            found += rows_for(f"{server}/{DATABASE_NAME}", "postgresql")
-            found += write_rows(f"{server}/{DATABASE_NAME}")
-        finally:
-            with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME}")
+    if databases.names_postgresql(database_url):
+        with databases.throwaway(database_url, DATABASE_NAME) as url:
+            found += rows_for(url, "postgresql")
+            found += write_rows(url)
     else:
         say("DATABASE_URL names no PostgreSQL server; SQLite only")
     for suffix in ("", "-wal", "-shm"):

@@ -232,18 +232,33 @@ def test_an_order_split_across_the_file_imports_whole_once_its_rows_are_together
     assert [line.product.sku for line in order.lines.all()] == ["MUG-01", "TEE-01"]
 
 
+def kill_the_worker_after(monkeypatch, *, rows_done: int):
+    """Make the attempt die in the batch after `rows_done` saved rows, as a
+    killed worker does (nothing catches SystemExit); the function that
+    resumes it: its lease lapses, the sweeper's message reaches a new worker."""
+    write = loading.orders_write
+
+    def die(**kwargs):
+        if OrderImport.objects.get().rows_done >= rows_done:
+            raise SystemExit("worker killed")
+        return write(**kwargs)
+
+    def resume() -> OrderImport:
+        monkeypatch.setattr(loading, "orders_write", write)
+        lapsed = timezone.now() - timedelta(seconds=1)
+        OrderImport.objects.update(lease_expires_at=lapsed)
+        tasks.order_import_run.delay(OrderImport.objects.get().pk)
+        return OrderImport.objects.get()
+
+    monkeypatch.setattr(loading, "orders_write", die)
+    return resume
+
+
 def test_an_order_split_across_an_attempt_that_died_is_rejected_once_whole(
     user, run_import, monkeypatch, settings
 ):
     settings.IMPORT_BATCH_ROWS = 2
-    write = loading.orders_write
-
-    def die_in_the_third_batch(**kwargs):
-        if OrderImport.objects.get().rows_done >= 4:
-            raise SystemExit("worker killed")
-        return write(**kwargs)
-
-    monkeypatch.setattr(loading, "orders_write", die_in_the_third_batch)
+    resume = kill_the_worker_after(monkeypatch, rows_done=4)
     data = generated_rows(4, prefix="A") + [
         ["S-1", "2024-05-01", "MUG-01", "1", "", ""],  # Row 6, before the death.
         *generated_rows(4, prefix="B"),
@@ -253,10 +268,7 @@ def test_an_order_split_across_an_attempt_that_died_is_rejected_once_whole(
         run_import(user, csv_bytes(data))
     assert OrderImport.objects.get().rows_done == 4
 
-    monkeypatch.setattr(loading, "orders_write", write)
-    OrderImport.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    tasks.order_import_run.delay(OrderImport.objects.get().pk)
-    order_import = OrderImport.objects.get()
+    order_import = resume()
     assert order_import.status == "succeeded"
     assert not Order.objects.filter(external_id="S-1").exists()
     assert Order.objects.count() == order_import.orders_imported == 4
@@ -391,25 +403,14 @@ def test_an_attempt_that_dies_is_resumed_after_its_last_saved_batch(
     user, run_import, monkeypatch, settings
 ):
     settings.IMPORT_BATCH_ROWS = 4
-    write = loading.orders_write
-
-    def die_in_the_third_batch(**kwargs):
-        if OrderImport.objects.get().rows_done >= 8:
-            raise SystemExit("worker killed")  # Nothing catches it.
-        return write(**kwargs)
-
-    monkeypatch.setattr(loading, "orders_write", die_in_the_third_batch)
+    resume = kill_the_worker_after(monkeypatch, rows_done=8)
     with pytest.raises(SystemExit):
         run_import(user, csv_bytes(generated_rows(20)))
     order_import = OrderImport.objects.get()
     assert (order_import.status, order_import.rows_done) == ("running", 8)
     assert Order.objects.count() == 4
 
-    # Its lease lapses; the sweeper's message reaches a new worker.
-    monkeypatch.setattr(loading, "orders_write", write)
-    OrderImport.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    tasks.order_import_run.delay(order_import.pk)
-    order_import.refresh_from_db()
+    order_import = resume()
     assert order_import.status == "succeeded"
     assert (order_import.orders_imported, order_import.orders_skipped) == (10, 0)
     assert Order.objects.count() == 10

@@ -59,15 +59,18 @@ def test_no_email_when_nothing_is_stale(user, products):
     assert not OutgoingEmail.objects.exists()
 
 
-def test_imported_orders_awaiting_payment_are_not_stale_checkouts(
-    user, products, settings, django_capture_on_commit_callbacks
-):
+@pytest.fixture
+def imported(user, products, settings, django_capture_on_commit_callbacks):
+    """Order A-1, imported as awaiting payment; staff to tell; 60 minutes."""
     settings.ORDER_STALE_AFTER = 60
     UserFactory(is_staff=True)
     data = csv_bytes([["A-1", "2024-05-01", "MUG-01", "1", "", ""]])
     with django_capture_on_commit_callbacks(execute=True):
         imports.order_import_start(owner=user, file=upload(data))
-    assert Order.objects.filter(external_id="A-1").exists()
+    return Order.objects.get(external_id="A-1")
+
+
+def test_imported_orders_awaiting_payment_are_not_stale_checkouts(user, imported):
     Order.objects.update(created_at=timezone.now() - timedelta(minutes=90))
     services.orders_seed_demo(email=user.email, days=3)
     Order.objects.update(created_at=timezone.now() - timedelta(minutes=90))
@@ -76,14 +79,7 @@ def test_imported_orders_awaiting_payment_are_not_stale_checkouts(
     assert not OutgoingEmail.objects.filter(template="orders_stale").exists()
 
 
-def test_an_imported_order_whose_payment_here_is_stuck_is_flagged(
-    user, products, settings, django_capture_on_commit_callbacks
-):
-    settings.ORDER_STALE_AFTER = 60
-    UserFactory(is_staff=True)
-    data = csv_bytes([["A-1", "2024-05-01", "MUG-01", "1", "", ""]])
-    with django_capture_on_commit_callbacks(execute=True):
-        imports.order_import_start(owner=user, file=upload(data))
+def test_an_imported_order_whose_payment_here_is_stuck_is_flagged(imported):
     # Its owner started paying it here, and the payment is stuck.
     Order.objects.update(
         status=Order.Status.PROCESSING,
