@@ -22,6 +22,19 @@ const BRANDS = [
   [/^6(011|5)/, "Discover"],
 ];
 
+// Delete just before a group's space, or Backspace just after it, removes
+// the digit beyond the space: the space alone would only come back.
+document.addEventListener("keydown", (event) => {
+  const field = event.target;
+  if (field.id !== "id_card_number" || field.selectionStart !== field.selectionEnd) return;
+  const caret = field.selectionStart;
+  if (event.key === "Delete" && field.value[caret] === " ") {
+    field.setSelectionRange(caret + 1, caret + 1);
+  } else if (event.key === "Backspace" && caret > 0 && field.value[caret - 1] === " ") {
+    field.setSelectionRange(caret - 1, caret - 1);
+  }
+});
+
 document.addEventListener("input", (event) => {
   const field = event.target;
   if (field.id !== "id_card_number") return;

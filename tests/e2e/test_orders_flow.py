@@ -161,7 +161,9 @@ def test_twice_failing_card_is_retried_then_paid_while_the_page_watches(
     expect(row.get_by_role("cell")).to_have_text(
         [
             f"Order #{order.pk}",
-            re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s?[AP]M GMT\+1$"),
+            re.compile(
+                r"^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s?[AP]M GMT\+[12]$"
+            ),
             "$63.97",
             "Paid",
             re.compile(r"^\s*Succeeded\s+card …0119, 3 attempts\s*$"),
@@ -314,6 +316,14 @@ def test_card_field_groups_digits_names_the_brand_and_takes_a_clicked_test_card(
     page.keyboard.press("Backspace")
     expect(card).to_have_value("5591 5555 5555 5544 44")
     assert caret() == 4
+    # Beside a group's space, Delete and Backspace take the digit beyond it.
+    page.keyboard.press("Delete")
+    expect(card).to_have_value("5591 5555 5555 5444 4")
+    assert caret() == 4
+    card.evaluate("field => field.setSelectionRange(5, 5)")
+    page.keyboard.press("Backspace")
+    expect(card).to_have_value("5595 5555 5555 4444")
+    assert caret() == 3
 
     test_card = page.locator(".test-cards").get_by_role(
         "button", name="4000 0000 0000 0119"
