@@ -248,7 +248,7 @@ def main() -> None:
     say("timing the status endpoint under polling load (about a minute)")
     from bench import polling
 
-    rows += polling.rows()
+    rows += polling.rows(database_url)
     print(report.table(rows))
     report.write_json(rows, RESULTS)
     say(f"wrote {RESULTS.relative_to(BASE_DIR)} in {time.monotonic() - started:.1f}s")

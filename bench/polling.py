@@ -156,14 +156,14 @@ print(reverse("core:job_status", args=[email._meta.label_lower, email.pk]))
     return cookie, path
 
 
-def rows() -> list[dict]:
-    """On a throwaway PostgreSQL database beside DATABASE_URL's when it names
-    one (with the cost of the change feed's triggers to job writes), and on
-    SQLite."""
+def rows(database_url: str = "") -> list[dict]:
+    """On a throwaway PostgreSQL database beside `database_url`'s (by default
+    DATABASE_URL's) when it names one, with the cost of the change feed's
+    triggers to job writes, and on SQLite."""
     from bench import databases
 
     found = []
-    database_url = os.environ.get("DATABASE_URL", "")
+    database_url = database_url or os.environ.get("DATABASE_URL", "")
     if databases.names_postgresql(database_url):
         with databases.throwaway(database_url, DATABASE_NAME) as url:
             found += rows_for(url, "postgresql")
