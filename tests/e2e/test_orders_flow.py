@@ -302,28 +302,25 @@ def test_card_field_groups_digits_names_the_brand_and_takes_a_clicked_test_card(
     expect(page.locator("#card-brand")).to_have_text("Mastercard")
 
     # A digit typed mid-number goes in there, and the caret stays after it,
-    # also when the regrouping puts a space before it.
-    def caret() -> int:
-        return card.evaluate("field => field.selectionStart")
-
-    card.evaluate("field => field.setSelectionRange(2, 2)")
-    page.keyboard.type("9")
-    expect(card).to_have_value("5595 5555 5555 5444 4")
-    assert caret() == 3
-    page.keyboard.type("12")
-    expect(card).to_have_value("5591 2555 5555 5554 444")
-    assert caret() == 6
-    page.keyboard.press("Backspace")
-    expect(card).to_have_value("5591 5555 5555 5544 44")
-    assert caret() == 4
-    # Beside a group's space, Delete and Backspace take the digit beyond it.
-    page.keyboard.press("Delete")
-    expect(card).to_have_value("5591 5555 5555 5444 4")
-    assert caret() == 4
-    card.evaluate("field => field.setSelectionRange(5, 5)")
-    page.keyboard.press("Backspace")
-    expect(card).to_have_value("5595 5555 5555 4444")
-    assert caret() == 3
+    # also when the regrouping puts a space before it; beside a group's
+    # space, Delete and Backspace take the digit beyond it.
+    steps = [
+        # (caret before, keys typed or pressed, value after, caret after)
+        (2, "9", "5595 5555 5555 5444 4", 3),
+        (None, "12", "5591 2555 5555 5554 444", 6),
+        (None, "Backspace", "5591 5555 5555 5544 44", 4),
+        (None, "Delete", "5591 5555 5555 5444 4", 4),
+        (5, "Backspace", "5595 5555 5555 4444", 3),
+    ]
+    for before, keys, value, after in steps:
+        if before is not None:
+            card.evaluate(f"field => field.setSelectionRange({before}, {before})")
+        if keys in ("Backspace", "Delete"):
+            page.keyboard.press(keys)
+        else:
+            page.keyboard.type(keys)
+        expect(card).to_have_value(value)
+        assert card.evaluate("field => field.selectionStart") == after, keys
 
     test_card = page.locator(".test-cards").get_by_role(
         "button", name="4000 0000 0000 0119"
